@@ -1,0 +1,38 @@
+"""libcvis from Python: CNN visualization and attribution over numpy.
+
+    import cvis
+    m = cvis.Model(128, 128, 3)
+    m.conv2d(8, 7, activation="relu") ...
+    probs = m.predict(x)          # x: (B,H,W,C) float32
+
+Every libcvis error becomes a subclass of cvis.Error carrying the library's
+message.
+"""
+from ._errors import (Error, InvalidArgumentError, OutOfMemoryError, FormatError,
+                      UnsupportedError, ShapeError, NotFoundError, RangeError, NonFiniteError,
+                      CancelledError, LimitError, LayerKindError, StateError, CallbackError,
+                      InternalError)
+from ._errors import IOError_ as IOError  # noqa: A001 (cvis.IOError, like the C status)
+from ._native import api as _api, lib as _lib
+from .model import Model, Layer, LayerRef, Pass, Optimizer, softmax_cross_entropy, PREV, INPUT
+
+__version__ = _lib.cvis_version_string().decode()
+version = _lib.cvis_version()
+
+
+def set_num_threads(n):
+    """Threads that compute (BLAS and libcvis's own); 0 = all cores."""
+    _api.cvis_set_num_threads(n)
+
+
+def get_num_threads():
+    return _api.cvis_get_num_threads()
+
+
+def set_alloc_limit(nbytes):
+    """Largest single allocation libcvis will make; 0 restores the default."""
+    _api.cvis_set_alloc_limit(nbytes)
+
+
+def get_alloc_limit():
+    return _api.cvis_get_alloc_limit()

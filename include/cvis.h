@@ -1,0 +1,393 @@
+/*
+ * cvis.h - libcvis, CNN visualization and attribution in C.
+ *
+ * QUICK TOUR
+ *   A model is a graph of named layers. Build one (cvis_model_new +
+ *   cvis_model_add_*), or load one (cvis_model_load_npz for weights of a built
+ *   model).  Feed it float32 tensors in NHWC layout (batch, height, width,
+ *   channels): cvis_model_predict.  A cvis_pass runs the model forward and
+ *   back, giving the gradient of any scalar with respect to the input and to
+ *   any layer's output.
+ *
+ * ERRORS
+ *   Every function that can fail returns a cvis_status (CVIS_OK == 0).  On
+ *   failure cvis_last_error() gives a message for the calling thread; it stays
+ *   valid until the next libcvis call on that thread.  The library never
+ *   prints, exits or aborts.  A failed call leaves its output arguments
+ *   untouched (or NULL) and allocates nothing.
+ *
+ * OWNERSHIP
+ *   Each function says who owns what it returns.  "Caller frees with X" means
+ *   exactly that; every X accepts NULL.  Strings returned as `const char *`
+ *   belong to the object they came from and live as long as it does.
+ *
+ * THREADS
+ *   There is no mutable global state except the allocation limit and the
+ *   thread count, both set explicitly.  A model is read-only once built or
+ *   loaded, and may be shared by any number of threads as long as none of
+ *   them changes it (cvis_model_add_*, cvis_model_set_*, weight setters).
+ *   Objects that compute (cvis_pass, cvis_explainer, cvis_optimizer) belong
+ *   to one thread at a time: give each thread its own.
+ *
+ * LAYOUT
+ *   Images and feature maps are NHWC.  Convolution filters are reported and
+ *   set as (kh, kw, c_in / groups, c_out), dense kernels as (in, out): the
+ *   Keras layout.
+ *
+ * ABI
+ *   Only fixed-width scalars, pointers and opaque handles cross this
+ *   interface.  Enumerations have explicit values and only grow at the end.
+ *   New options are new keys, never new fields.
+ */
+#ifndef CVIS_H
+#define CVIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CVIS_BUILDING) && defined(__GNUC__)
+#define CVIS_API __attribute__((visibility("default")))
+#else
+#define CVIS_API
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define CVIS_VERSION_MAJOR 1
+#define CVIS_VERSION_MINOR 0
+#define CVIS_VERSION_PATCH 0
+#define CVIS_VERSION_NUMBER \
+    (CVIS_VERSION_MAJOR * 10000 + CVIS_VERSION_MINOR * 100 + CVIS_VERSION_PATCH)
+
+/* The version of the library actually linked, as MAJOR*10000+MINOR*100+PATCH. */
+CVIS_API int cvis_version(void);
+/* "MAJOR.MINOR.PATCH"; static storage. */
+CVIS_API const char *cvis_version_string(void);
+
+/* ----------------------------------------------------------------- errors */
+
+typedef enum cvis_status {
+    CVIS_OK = 0,
+    CVIS_E_INVALID_ARG = 1,  /* a NULL pointer, a negative size, an unknown key */
+    CVIS_E_NOMEM = 2,        /* an allocation failed */
+    CVIS_E_IO = 3,           /* a file could not be opened, read or written */
+    CVIS_E_FORMAT = 4,       /* a file is corrupt, truncated or not what it claims */
+    CVIS_E_UNSUPPORTED = 5,  /* valid, but a feature libcvis does not implement */
+    CVIS_E_SHAPE = 6,        /* tensor shapes do not fit together */
+    CVIS_E_NOT_FOUND = 7,    /* no layer, weight or entry of that name */
+    CVIS_E_RANGE = 8,        /* an index outside its valid range */
+    CVIS_E_NONFINITE = 9,    /* NaN or infinity where finite values are needed */
+    CVIS_E_CANCELLED = 10,   /* a callback asked to stop */
+    CVIS_E_LIMIT = 11,       /* the request exceeds the allocation limit */
+    CVIS_E_LAYER_KIND = 12,  /* the layer is not of the kind required */
+    CVIS_E_STATE = 13,       /* the object is not in a state that allows the call */
+    CVIS_E_CALLBACK = 14,    /* a user callback reported an error */
+    CVIS_E_INTERNAL = 15     /* a bug in libcvis; please report it */
+} cvis_status;
+
+/* A fixed English name for a status ("CVIS_E_SHAPE: shape mismatch"); static storage. */
+CVIS_API const char *cvis_status_string(cvis_status status);
+/* The message of the last failed call on this thread ("" if none).  Owned by
+ * the library; valid until the next libcvis call on the same thread. */
+CVIS_API const char *cvis_last_error(void);
+
+/* ------------------------------------------------------- process settings */
+
+/* Number of threads that compute (BLAS and libcvis's own); 0 = all cores.
+ * Process-wide, like the BLAS setting it controls. */
+CVIS_API cvis_status cvis_set_num_threads(int n);
+CVIS_API int cvis_get_num_threads(void);
+
+/* Largest single allocation, and largest tensor, that libcvis will make, in
+ * bytes.  Requests above it fail with CVIS_E_LIMIT before anything is
+ * allocated; this is what keeps a hostile file from exhausting memory.
+ * Default 8 GiB.  0 restores the default.  Process-wide. */
+CVIS_API cvis_status cvis_set_alloc_limit(uint64_t bytes);
+CVIS_API uint64_t cvis_get_alloc_limit(void);
+
+/* ---------------------------------------------------------------- tensors */
+
+#define CVIS_MAX_DIMS 8
+
+typedef struct cvis_tensor cvis_tensor;
+
+/* A new zero-filled float32 tensor.  Caller frees with cvis_tensor_free. */
+CVIS_API cvis_status cvis_tensor_create(int ndim, const int64_t *shape, cvis_tensor **out);
+/* A tensor over caller memory, without copying.  `data` must hold the
+ * product of `shape` floats and outlive the tensor; the tensor never frees
+ * it.  Caller frees the handle with cvis_tensor_free. */
+CVIS_API cvis_status cvis_tensor_wrap(float *data, int ndim, const int64_t *shape,
+                                      cvis_tensor **out);
+/* A deep copy.  Caller frees with cvis_tensor_free. */
+CVIS_API cvis_status cvis_tensor_clone(const cvis_tensor *t, cvis_tensor **out);
+/* The element data, contiguous, row-major.  Owned by the tensor (or by the
+ * caller, for a wrapped tensor).  NULL for NULL. */
+CVIS_API float *cvis_tensor_data(const cvis_tensor *t);
+CVIS_API int cvis_tensor_ndim(const cvis_tensor *t);
+/* Size along `axis`; a negative axis counts from the end.  -1 if out of range. */
+CVIS_API int64_t cvis_tensor_dim(const cvis_tensor *t, int axis);
+/* Copies the ndim sizes into `shape` (room for CVIS_MAX_DIMS is always enough). */
+CVIS_API cvis_status cvis_tensor_shape(const cvis_tensor *t, int64_t *shape);
+/* Number of elements. */
+CVIS_API int64_t cvis_tensor_size(const cvis_tensor *t);
+CVIS_API void cvis_tensor_free(cvis_tensor *t);
+
+/* ------------------------------------------------------------------ models */
+
+typedef struct cvis_model cvis_model;
+
+/* Activations that a convolution or dense layer (or an activation layer)
+ * applies to its output. */
+typedef enum cvis_activation {
+    CVIS_ACT_LINEAR = 0,
+    CVIS_ACT_RELU = 1,
+    CVIS_ACT_RELU6 = 2,
+    CVIS_ACT_LEAKY_RELU = 3,   /* slope 0.01 unless given (cvis_model_add_leaky_relu) */
+    CVIS_ACT_SIGMOID = 4,
+    CVIS_ACT_TANH = 5,
+    CVIS_ACT_SOFTMAX = 6,      /* over the last axis */
+    CVIS_ACT_HARD_SIGMOID = 7, /* max(0, min(1, x/6 + 1/2)) */
+    CVIS_ACT_HARD_SWISH = 8    /* x * hard_sigmoid(x) */
+} cvis_activation;
+
+typedef enum cvis_padding {
+    CVIS_PADDING_VALID = 0,    /* no padding */
+    CVIS_PADDING_SAME = 1,     /* output = ceil(input / stride); extra pixel at the end */
+    CVIS_PADDING_EXPLICIT = 2  /* the pads given */
+} cvis_padding;
+
+typedef enum cvis_pool {
+    CVIS_POOL_MAX = 0,
+    CVIS_POOL_AVG = 1
+} cvis_pool;
+
+/* Where a layer takes its input from, besides a layer index. */
+#define CVIS_PREV (-1)  /* the layer added just before (the input for the first) */
+#define CVIS_INPUT (-2) /* the model's input */
+
+/* A new, empty model whose input is (batch, height, width, channels).
+ * Caller frees with cvis_model_free. */
+CVIS_API cvis_status cvis_model_new(int64_t height, int64_t width, int64_t channels,
+                                    cvis_model **out);
+CVIS_API void cvis_model_free(cvis_model *m);
+
+/* Builders.  Each adds one layer fed by `input` (a layer index, CVIS_PREV or
+ * CVIS_INPUT) and, when `out_layer` is not NULL, stores the new layer's
+ * index there.  `name` may be NULL: a Keras-style name is made ("conv2d",
+ * "conv2d_1", ...).  Names are unique within a model.  Weights start with
+ * Glorot-uniform kernels and zero biases from the seed given by
+ * cvis_model_init_weights (0 by default); batch norm starts as identity. */
+CVIS_API cvis_status cvis_model_add_conv2d(cvis_model *m, const char *name, int input,
+                                           int filters, int kernel_h, int kernel_w,
+                                           int stride, cvis_padding padding,
+                                           cvis_activation activation, int *out_layer);
+/* The full convolution: strides, dilations, groups (groups == input
+ * channels == filters / multiplier is a depthwise convolution), explicit
+ * pads (used when padding is CVIS_PADDING_EXPLICIT) and an optional bias. */
+CVIS_API cvis_status cvis_model_add_conv2d_ex(cvis_model *m, const char *name, int input,
+                                              int filters, int kernel_h, int kernel_w,
+                                              int stride_h, int stride_w,
+                                              int dilation_h, int dilation_w, int groups,
+                                              cvis_padding padding, int pad_top, int pad_left,
+                                              int pad_bottom, int pad_right, int use_bias,
+                                              cvis_activation activation, int *out_layer);
+CVIS_API cvis_status cvis_model_add_dense(cvis_model *m, const char *name, int input,
+                                          int units, cvis_activation activation,
+                                          int *out_layer);
+CVIS_API cvis_status cvis_model_add_activation(cvis_model *m, const char *name, int input,
+                                               cvis_activation activation, int *out_layer);
+CVIS_API cvis_status cvis_model_add_leaky_relu(cvis_model *m, const char *name, int input,
+                                               float alpha, int *out_layer);
+/* Pooling windows of pool_h x pool_w; padding VALID or SAME. */
+CVIS_API cvis_status cvis_model_add_pool2d(cvis_model *m, const char *name, int input,
+                                           cvis_pool kind, int pool_h, int pool_w,
+                                           int stride_h, int stride_w, cvis_padding padding,
+                                           int *out_layer);
+/* Mean over height and width: (B,H,W,C) -> (B,C). */
+CVIS_API cvis_status cvis_model_add_global_avg_pool(cvis_model *m, const char *name,
+                                                    int input, int *out_layer);
+/* Inference batch normalization over the last axis, with weights gamma,
+ * beta, moving_mean, moving_variance. */
+CVIS_API cvis_status cvis_model_add_batch_norm(cvis_model *m, const char *name, int input,
+                                               float epsilon, int *out_layer);
+CVIS_API cvis_status cvis_model_add_flatten(cvis_model *m, const char *name, int input,
+                                            int *out_layer);
+/* Identity at inference (libcvis does not sample dropout masks). */
+CVIS_API cvis_status cvis_model_add_dropout(cvis_model *m, const char *name, int input,
+                                            float rate, int *out_layer);
+CVIS_API cvis_status cvis_model_add_zero_padding(cvis_model *m, const char *name, int input,
+                                                 int top, int bottom, int left, int right,
+                                                 int *out_layer);
+/* Element-wise sum or product of two layers of the same shape. */
+CVIS_API cvis_status cvis_model_add_add(cvis_model *m, const char *name, int input_a,
+                                        int input_b, int *out_layer);
+CVIS_API cvis_status cvis_model_add_multiply(cvis_model *m, const char *name, int input_a,
+                                             int input_b, int *out_layer);
+/* Concatenation along the channel (last) axis. */
+CVIS_API cvis_status cvis_model_add_concat(cvis_model *m, const char *name, int n_inputs,
+                                           const int *inputs, int *out_layer);
+
+/* The model's outputs (by default, the last layer added). */
+CVIS_API cvis_status cvis_model_set_outputs(cvis_model *m, int n, const int *layers);
+/* Re-initializes every weight from `seed`: Glorot-uniform kernels, zero
+ * biases, identity batch norm.  Same seed, same weights. */
+CVIS_API cvis_status cvis_model_init_weights(cvis_model *m, uint64_t seed);
+
+/* Enumeration.  The input is not a layer; layers are 0..count-1 in the
+ * order they run.  Strings are owned by the model. */
+CVIS_API int cvis_model_layer_count(const cvis_model *m);
+CVIS_API const char *cvis_model_layer_name(const cvis_model *m, int layer);
+/* "Conv2D", "Dense", "ReLU", "MaxPool2D", ... */
+CVIS_API const char *cvis_model_layer_type(const cvis_model *m, int layer);
+/* 1 for convolution-like layers (the ones CAM methods can use), else 0. */
+CVIS_API int cvis_model_layer_is_conv(const cvis_model *m, int layer);
+/* The layer's output shape without the batch axis, for the model's input
+ * shape.  Writes up to CVIS_MAX_DIMS sizes and their count. */
+CVIS_API cvis_status cvis_model_layer_output_shape(const cvis_model *m, int layer,
+                                                   int *ndim, int64_t *shape);
+/* The index of the layer called `name` (also answers to the names of
+ * nodes merged into it on import).  A negative index counts from the end. */
+CVIS_API cvis_status cvis_model_find_layer(const cvis_model *m, const char *name, int *layer);
+/* The input shape (height, width, channels); -1 where the size is free. */
+CVIS_API cvis_status cvis_model_input_shape(const cvis_model *m, int64_t *hwc);
+CVIS_API int cvis_model_output_count(const cvis_model *m);
+/* The layer index that output k is taken from. */
+CVIS_API int cvis_model_output_layer(const cvis_model *m, int k);
+
+/* Weights.  A layer has 0 or more named weight tensors: "kernel", "bias"
+ * (convolution, dense), "gamma", "beta", "moving_mean", "moving_variance"
+ * (batch norm). */
+CVIS_API int cvis_model_weight_count(const cvis_model *m, int layer);
+CVIS_API const char *cvis_model_weight_name(const cvis_model *m, int layer, int k);
+/* A copy of weight k.  Caller frees with cvis_tensor_free. */
+CVIS_API cvis_status cvis_model_get_weight(const cvis_model *m, int layer, int k,
+                                           cvis_tensor **out);
+/* Overwrites weight k with `value` (same shape; finite values only). */
+CVIS_API cvis_status cvis_model_set_weight(cvis_model *m, int layer, int k,
+                                           const cvis_tensor *value);
+/* Convolution filters (kh, kw, c_in/groups, c_out) and bias (c_out), copied.
+ * The layer must be a convolution.  Either output may be NULL.  A layer
+ * without bias gives a zero bias.  Caller frees both with cvis_tensor_free. */
+CVIS_API cvis_status cvis_model_get_filters(const cvis_model *m, int layer,
+                                            cvis_tensor **filters, cvis_tensor **bias);
+
+/* NPZ weights: one array per weight, keyed "<layer>/<weight>" (a trailing
+ * ":0", as Keras variable names have, is accepted on load).  Loading is all
+ * or nothing: every weight of the model must be present with its shape, no
+ * unknown key may be present, and on any error the model is unchanged.
+ * Stored and deflated archives, float32 and float64 arrays, C or Fortran
+ * order are read; saving writes float32, deflated. */
+CVIS_API cvis_status cvis_model_load_npz(cvis_model *m, const char *path);
+CVIS_API cvis_status cvis_model_save_npz(const cvis_model *m, const char *path);
+
+/* A model that shares m's layers and weights but whose outputs are the
+ * given layers (the feature-map submodel).  It holds a reference: m may be
+ * freed first.  Weights changed through either handle are seen by both.
+ * Caller frees with cvis_model_free. */
+CVIS_API cvis_status cvis_model_submodel(const cvis_model *m, int n, const int *layers,
+                                         cvis_model **out);
+
+/* Runs the model on x (B,H,W,C) and returns output k (for a single-output
+ * model, k = 0) as a new tensor.  Caller frees with cvis_tensor_free. */
+CVIS_API cvis_status cvis_model_predict(const cvis_model *m, const cvis_tensor *x,
+                                        cvis_tensor **out);
+/* All outputs at once: outs[0..cvis_model_output_count-1] receive new
+ * tensors.  Caller frees each with cvis_tensor_free. */
+CVIS_API cvis_status cvis_model_predict_all(const cvis_model *m, const cvis_tensor *x,
+                                            int n_outs, cvis_tensor **outs);
+
+/* ------------------------------------------------ forward and backward pass */
+
+/* A pass runs a model forward on a batch, keeping what the backward pass
+ * needs, then propagates d(scalar)/d(outputs) back to the input and to every
+ * layer on the way.  It owns its buffers and reuses them from call to call;
+ * give each thread its own pass.  The model must outlive the pass. */
+typedef struct cvis_pass cvis_pass;
+
+typedef enum cvis_pass_option {
+    /* int: 1 = drop the output layers' activation (scores on logits). */
+    CVIS_PASS_LOGITS = 0,
+    /* int: 1 = also compute weight gradients (training). */
+    CVIS_PASS_WEIGHT_GRADS = 1,
+    /* int: 1 = compute the gradient with respect to the input (default 1). */
+    CVIS_PASS_INPUT_GRAD = 2,
+    /* int: layer index whose activation is dropped (-1: none); its output
+     * is then the pre-activation value. */
+    CVIS_PASS_DROP_ACTIVATION = 3,
+    /* int: layer index from which gradients are kept even when the input
+     * gradient is off (-1: none); backward then stops at that layer. */
+    CVIS_PASS_GRAD_LAYER = 4
+} cvis_pass_option;
+
+/* Caller frees with cvis_pass_free. */
+CVIS_API cvis_status cvis_pass_new(const cvis_model *m, cvis_pass **out);
+CVIS_API void cvis_pass_free(cvis_pass *p);
+CVIS_API cvis_status cvis_pass_set_int(cvis_pass *p, cvis_pass_option key, int64_t value);
+/* Forward on x (B,H,W,C).  x is read during this call only. */
+CVIS_API cvis_status cvis_pass_forward(cvis_pass *p, const cvis_tensor *x);
+/* Output k of the last forward, or a layer's output: borrowed views owned
+ * by the pass, valid until its next forward or free.  NULL if not computed. */
+CVIS_API const cvis_tensor *cvis_pass_output(const cvis_pass *p, int k);
+CVIS_API const cvis_tensor *cvis_pass_layer_output(const cvis_pass *p, int layer);
+/* Backward from d(scalar)/d(output k) for every output (NULL entries count
+ * as zero).  n must equal the model's output count. */
+CVIS_API cvis_status cvis_pass_backward(cvis_pass *p, int n, const cvis_tensor *const *d_outputs);
+/* Gradients after backward: borrowed views owned by the pass, valid until
+ * its next forward or free.  NULL if not computed. */
+CVIS_API const cvis_tensor *cvis_pass_input_grad(const cvis_pass *p);
+CVIS_API const cvis_tensor *cvis_pass_layer_grad(const cvis_pass *p, int layer);
+CVIS_API const cvis_tensor *cvis_pass_weight_grad(const cvis_pass *p, int layer, int k);
+
+/* ------------------------------------------------------------- optimizers */
+
+/* Small objects that step a tensor against its gradient (descent: the
+ * caller negates the gradient to ascend).  Each keeps per-tensor state
+ * keyed by the slot number the caller gives, so one optimizer can step all
+ * the weights of a model. */
+typedef struct cvis_optimizer cvis_optimizer;
+
+typedef enum cvis_optimizer_kind {
+    CVIS_OPTIMIZER_SGD = 0,     /* w -= lr * (g + momentum buffer) */
+    CVIS_OPTIMIZER_RMSPROP = 1, /* Keras defaults: rho 0.9, epsilon 1e-7 */
+    CVIS_OPTIMIZER_ADAM = 2     /* Keras defaults: beta_1 0.9, beta_2 0.999, epsilon 1e-7 */
+} cvis_optimizer_kind;
+
+typedef enum cvis_optimizer_option {
+    CVIS_OPTIM_LEARNING_RATE = 0,
+    CVIS_OPTIM_BETA_1 = 1,     /* Adam */
+    CVIS_OPTIM_BETA_2 = 2,     /* Adam */
+    CVIS_OPTIM_EPSILON = 3,    /* Adam, RMSprop */
+    CVIS_OPTIM_RHO = 4,        /* RMSprop */
+    CVIS_OPTIM_MOMENTUM = 5    /* SGD */
+} cvis_optimizer_option;
+
+/* Caller frees with cvis_optimizer_free. */
+CVIS_API cvis_status cvis_optimizer_new(cvis_optimizer_kind kind, double learning_rate,
+                                        cvis_optimizer **out);
+CVIS_API void cvis_optimizer_free(cvis_optimizer *o);
+CVIS_API cvis_status cvis_optimizer_set(cvis_optimizer *o, cvis_optimizer_option key,
+                                        double value);
+/* One step of `param` (n floats) against `grad`, with the state of `slot`. */
+CVIS_API cvis_status cvis_optimizer_step(cvis_optimizer *o, int slot, float *param,
+                                         const float *grad, int64_t n);
+/* One step of every weight of m from the weight gradients of p (made with
+ * CVIS_PASS_WEIGHT_GRADS).  Slots are assigned per weight. */
+CVIS_API cvis_status cvis_optimizer_step_model(cvis_optimizer *o, cvis_model *m,
+                                               const cvis_pass *p);
+
+/* Categorical cross-entropy of a softmax output against integer labels,
+ * averaged over the batch, with its gradient with respect to the logits
+ * written to d_logits (same shape as logits, may be NULL).  `logits` is
+ * (B, classes) before softmax. */
+CVIS_API cvis_status cvis_softmax_cross_entropy(const cvis_tensor *logits, const int *labels,
+                                                double *loss, cvis_tensor *d_logits);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CVIS_H */

@@ -1,0 +1,130 @@
+/* The ops of libcvis and their attributes.  Each op lives in its own file;
+ * this header is the list. */
+#ifndef CVIS_CORE_OPS_H
+#define CVIS_CORE_OPS_H
+
+#include "op.h"
+
+/* ------------------------------------------------------------ activation */
+
+/* Applies activation `act` in place to n values; softmax works on rows of
+ * `row` values. */
+void cvis__act_apply(int act, float alpha, float *y, int64_t n, int64_t row);
+/* dx = dy * act'(.) from the activation's output y (x only needed for
+ * hard swish, which is not invertible; pass NULL otherwise).  Writes dx
+ * (when accumulate is 0) or adds to it. */
+void cvis__act_grad(int act, float alpha, const float *x, const float *y, const float *dy,
+                    float *dx, int64_t n, int64_t row, cvis__relu_mode mode, int accumulate);
+/* 1 if the activation's derivative follows from its output alone (so it
+ * can be fused into a convolution or dense layer). */
+int cvis__act_fusable(int act);
+const char *cvis__act_name(int act);
+
+typedef struct cvis__act_attr {
+    int act;
+    float alpha;
+} cvis__act_attr;
+extern const cvis__op cvis__op_activation;
+
+/* ----------------------------------------------------------- convolution */
+
+typedef enum cvis__pad_mode {
+    CVIS__PAD_EXPLICIT = 0,
+    CVIS__PAD_VALID = 1,
+    CVIS__PAD_SAME_UPPER = 2, /* TensorFlow "same": the extra pixel at the end */
+    CVIS__PAD_SAME_LOWER = 3
+} cvis__pad_mode;
+
+/* Output size and pads along one axis.  Returns an error if the window
+ * does not fit.  ceil_mode: pooling's rounding up. */
+cvis_status cvis__window(int64_t in, int k, int s, int d, int mode, int pad_before,
+                         int pad_after, int ceil_mode, int64_t *out, int *before, int *after);
+
+typedef struct cvis__conv_attr {
+    int kh, kw, sh, sw, dh, dw, groups;
+    int pad_mode; /* cvis__pad_mode */
+    int pt, pl, pb, pr;
+    int cout;
+    int has_bias;
+    int has_bn;   /* params continue with gamma, beta, mean, var */
+    float bn_eps;
+    int act;
+    float alpha;
+} cvis__conv_attr;
+/* params: kernel (kh, kw, cin/groups, cout), [bias (cout)], [gamma, beta, mean, var] */
+extern const cvis__op cvis__op_conv2d;
+
+/* ----------------------------------------------------------------- dense */
+
+typedef struct cvis__dense_attr {
+    int units;
+    int has_bias;
+    int act;
+    float alpha;
+} cvis__dense_attr;
+/* params: kernel (in, units), [bias (units)]; applies to the last axis */
+extern const cvis__op cvis__op_dense;
+
+/* --------------------------------------------------------------- pooling */
+
+typedef struct cvis__pool_attr {
+    int kind; /* cvis_pool */
+    int kh, kw, sh, sw;
+    int pad_mode;
+    int pt, pl, pb, pr;
+    int ceil_mode;
+    int count_include_pad;
+} cvis__pool_attr;
+extern const cvis__op cvis__op_pool2d;
+
+typedef struct cvis__gap_attr {
+    int keepdims; /* 1: (B,1,1,C), 0: (B,C) */
+} cvis__gap_attr;
+extern const cvis__op cvis__op_global_avg_pool;
+
+/* ------------------------------------------------------------ batch norm */
+
+typedef struct cvis__bn_attr {
+    float eps;
+} cvis__bn_attr;
+/* params: gamma, beta, mean, var (each C, the last axis) */
+extern const cvis__op cvis__op_batch_norm;
+
+/* ----------------------------------------------------- views (no copies) */
+
+typedef struct cvis__reshape_attr {
+    int ndim;                     /* without the batch axis */
+    int64_t shape[CVIS_MAX_DIMS]; /* -1: inferred */
+} cvis__reshape_attr;
+extern const cvis__op cvis__op_flatten;  /* (B, ...) -> (B, n); attr unused */
+extern const cvis__op cvis__op_identity; /* dropout at inference; attr unused */
+extern const cvis__op cvis__op_reshape;  /* keeps the batch axis */
+
+/* ------------------------------------------------ element-wise, combined */
+
+typedef enum cvis__binary_kind {
+    CVIS__BIN_ADD = 0,
+    CVIS__BIN_SUB = 1,
+    CVIS__BIN_MUL = 2,
+    CVIS__BIN_DIV = 3
+} cvis__binary_kind;
+typedef struct cvis__binary_attr {
+    int kind;
+} cvis__binary_attr;
+/* numpy broadcasting of two inputs */
+extern const cvis__op cvis__op_binary;
+
+typedef struct cvis__concat_attr {
+    int axis; /* negative counts from the end */
+} cvis__concat_attr;
+extern const cvis__op cvis__op_concat;
+
+typedef struct cvis__pad_attr {
+    int64_t before[CVIS_MAX_DIMS];
+    int64_t after[CVIS_MAX_DIMS];
+    float value;
+} cvis__pad_attr;
+/* constant padding on any axes */
+extern const cvis__op cvis__op_pad;
+
+#endif

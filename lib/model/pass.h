@@ -1,0 +1,23 @@
+/* Internal face of cvis_pass, for the methods in lib/attr. */
+#ifndef CVIS_MODEL_PASS_H
+#define CVIS_MODEL_PASS_H
+
+#include "core/op.h"
+#include "cvis.h"
+
+cvis_status cvis__pass_new(const cvis_model *m, cvis_pass **out);
+void cvis__pass_free(cvis_pass *p);
+cvis_status cvis__pass_set(cvis_pass *p, cvis_pass_option key, int64_t value);
+/* How ReLUs pass gradients back (guided backprop, deconvnet). */
+void cvis__pass_set_relu_mode(cvis_pass *p, cvis__relu_mode mode);
+cvis_status cvis__pass_forward(cvis_pass *p, const cvis_tensor *x);
+const cvis_tensor *cvis__pass_output(const cvis_pass *p, int k);
+const cvis_tensor *cvis__pass_layer_output(const cvis_pass *p, int layer);
+cvis_status cvis__pass_backward(cvis_pass *p, int n, const cvis_tensor *const *d_outputs);
+const cvis_tensor *cvis__pass_input_grad(const cvis_pass *p);
+const cvis_tensor *cvis__pass_layer_grad(const cvis_pass *p, int layer);
+const cvis_tensor *cvis__pass_weight_grad(cvis_pass *p, int layer, int k);
+/* Checks a (B,H,W,C) batch against the model's input shape, finite values. */
+cvis_status cvis__check_input(const cvis_model *m, const cvis_tensor *x);
+
+#endif
