@@ -146,17 +146,25 @@ class _Api:
 
 
 api = _Api()
-for _name, (_res, _args) in _PROTOTYPES.items():
-    _fn = getattr(lib, _name, None)
-    if _fn is None:
-        continue  # an older library: the Python function that needs it raises
-    _fn.argtypes = _args
-    if _res == "status":
-        _fn.restype = c_int
-        setattr(api, _name, _checked(_name, _fn))
-    else:
-        _fn.restype = _res
-        setattr(api, _name, _fn)
+
+
+def declare(prototypes):
+    """Declares C functions {name: (restype or "status", [argtypes])} on
+    `api`.  Each module of the package declares the functions it uses."""
+    for name, (res, args) in prototypes.items():
+        fn = getattr(lib, name, None)
+        if fn is None:
+            continue  # an older library: the Python function that needs it raises
+        fn.argtypes = args
+        if res == "status":
+            fn.restype = c_int
+            setattr(api, name, _checked(name, fn))
+        else:
+            fn.restype = res
+            setattr(api, name, fn)
+
+
+declare(_PROTOTYPES)
 
 _major = lib.cvis_version() // 10000
 if _major != SUPPORTED_MAJOR:
