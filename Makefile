@@ -29,27 +29,32 @@ SRCS := $(sort $(wildcard lib/*.c lib/*/*.c))
 OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)
 DEPS := $(OBJS:.o=.d)
 
+# Where the libraries go: lib/ for the normal build; sanitizer builds keep
+# theirs under their own build directory so they never replace these.
+LIBOUT ?= lib
 SONAME := libcvis.so.$(VERSION_MAJOR)
-SHARED := lib/libcvis.so.$(VERSION)
-STATIC := lib/libcvis.a
+SHARED := $(LIBOUT)/libcvis.so.$(VERSION)
+STATIC := $(LIBOUT)/libcvis.a
 
-all: $(SHARED) lib/libcvis.so $(STATIC) $(BUILD)/cvis.pc examples
+all: $(SHARED) $(LIBOUT)/libcvis.so $(STATIC) $(BUILD)/cvis.pc examples
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_LIB) -MMD -MP -c $< -o $@
 
 $(SHARED): $(OBJS) lib/cvis.map
+	@mkdir -p $(LIBOUT)
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/cvis.map -Wl,-z,defs \
 		-o $@ $(OBJS) $(LDFLAGS) $(LDLIBS)
 
-lib/$(SONAME): $(SHARED)
+$(LIBOUT)/$(SONAME): $(SHARED)
 	ln -sf $(notdir $(SHARED)) $@
 
-lib/libcvis.so: lib/$(SONAME)
+$(LIBOUT)/libcvis.so: $(LIBOUT)/$(SONAME)
 	ln -sf $(SONAME) $@
 
 $(STATIC): $(OBJS)
+	@mkdir -p $(LIBOUT)
 	rm -f $@
 	ar rcs $@ $(OBJS)
 
@@ -65,11 +70,11 @@ $(BUILD)/cvis.pc: pkgconfig/cvis.pc.in include/cvis.h
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 CFLAGS_APP := -std=c11 $(OPT) -g $(WARN) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude $(EXTRA_CFLAGS)
-APP_LDFLAGS := -Llib -Wl,-rpath,'$$ORIGIN/../../lib' -lcvis -lm
+APP_LDFLAGS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) -lcvis -lm
 
 examples: $(EXAMPLES)
 
-$(BUILD)/examples/%: examples/%.c $(SHARED) lib/libcvis.so include/cvis.h
+$(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) $(SHARED) $(LIBOUT)/libcvis.so include/cvis.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_APP) $< -o $@ $(APP_LDFLAGS)
 
@@ -105,7 +110,7 @@ check: all c-tests
 
 # The whole suite with AddressSanitizer and UndefinedBehaviorSanitizer.
 check-asan:
-	$(MAKE) BUILD=build/asan OPT="-O1" \
+	$(MAKE) BUILD=build/asan LIBOUT=build/asan/lib OPT="-O1" \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined" c-tests
 	@BUILD=build/asan SANITIZED=1 bash tests/run_c.sh

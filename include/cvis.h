@@ -309,7 +309,8 @@ CVIS_API cvis_status cvis_model_predict_all(const cvis_model *m, const cvis_tens
 typedef struct cvis_pass cvis_pass;
 
 typedef enum cvis_pass_option {
-    /* int: 1 = drop the output layers' activation (scores on logits). */
+    /* int: 1 = drop the output layers' activation (scores on logits).  An
+     * output layer that also feeds another output keeps its activation. */
     CVIS_PASS_LOGITS = 0,
     /* int: 1 = also compute weight gradients (training). */
     CVIS_PASS_WEIGHT_GRADS = 1,
@@ -385,6 +386,168 @@ CVIS_API cvis_status cvis_optimizer_step_model(cvis_optimizer *o, cvis_model *m,
  * (B, classes) before softmax. */
 CVIS_API cvis_status cvis_softmax_cross_entropy(const cvis_tensor *logits, const int *labels,
                                                 double *loss, cvis_tensor *d_logits);
+
+/* ---------------------------------------------------------------- scores */
+
+/* A score turns a model output into one number per image, s_b; methods
+ * explain T = sum_b s_b.  Scores are immutable once made and may be shared
+ * by threads.  Caller frees each with cvis_score_free. */
+typedef struct cvis_score cvis_score;
+
+/* s_b = mean over all non-batch axes of output[b, ..., idx_b].  n == 1: one
+ * index for the whole batch; otherwise n must equal the batch size.  On a
+ * convolution output (B,h,w,K) this is the spatial mean of channel idx_b:
+ * how a filter is chosen. */
+CVIS_API cvis_status cvis_score_categorical(int n, const int *indices, cvis_score **out);
+/* For a (B,1) output: s_b = +y_b where target_b is true, -y_b where false.
+ * n == 1 or n == B, targets 0 or 1. */
+CVIS_API cvis_status cvis_score_binary(int n, const int *targets, cvis_score **out);
+/* Score 0 and gradient 0: silences one output of a multi-output model. */
+CVIS_API cvis_status cvis_score_inactive(cvis_score **out);
+/* A score of your own.  Given the output (borrowed, valid during the call),
+ * it writes one score per image into scores[0..B-1] and ds_b/d(output)
+ * into d_output (same shape as output, zero-filled on entry).  Returns 0 on
+ * success; anything else stops the method with CVIS_E_CALLBACK. */
+typedef int (*cvis_score_fn)(void *user, const cvis_tensor *output, float *scores,
+                             cvis_tensor *d_output);
+CVIS_API cvis_status cvis_score_custom(cvis_score_fn fn, void *user, cvis_score **out);
+CVIS_API void cvis_score_free(cvis_score *s);
+/* Evaluates a score on an output: scores[0..B-1] and, if d_output is not
+ * NULL, the gradient (same shape as output). */
+CVIS_API cvis_status cvis_score_eval(const cvis_score *s, const cvis_tensor *output,
+                                     float *scores, cvis_tensor *d_output);
+
+/* ---------------------------------------------------------------- methods */
+
+typedef enum cvis_method {
+    CVIS_METHOD_SALIENCY = 0,          /* |dT/dX|, channel max (SmoothGrad when samples > 0) */
+    CVIS_METHOD_SMOOTHGRAD = 1,        /* saliency with 20 samples of noise 0.2 by default */
+    CVIS_METHOD_GRADCAM = 2,
+    CVIS_METHOD_GRADCAM_PLUS_PLUS = 3,
+    CVIS_METHOD_SCORECAM = 4,          /* Faster Score-CAM when CVIS_OPT_MAX_N is set */
+    CVIS_METHOD_FASTER_SCORECAM = 5,   /* Score-CAM over min(10, K) channels by default */
+    CVIS_METHOD_LAYERCAM = 6,
+    CVIS_METHOD_ACTIVATION_MAXIMIZATION = 7
+} cvis_method;
+
+/* Options, set by key.  Each says its type (int, float, string, tensor),
+ * the methods it concerns and its default.  Keys a method does not use are
+ * accepted and ignored. */
+typedef enum cvis_option {
+    /* int: scores on pre-activation outputs (the output layers' activation is
+     * dropped; for activation maximization, the scored layer's).  Default 1. */
+    CVIS_OPT_LOGITS = 0,
+    /* int: the CAM layer, by index (negative from the end): where the search
+     * for a convolution-like layer starts.  Default -1 (the last layer). */
+    CVIS_OPT_LAYER = 1,
+    /* string: the CAM layer by name, used exactly as named (no search). */
+    CVIS_OPT_LAYER_NAME = 2,
+    /* int: CAM methods walk back from CVIS_OPT_LAYER to the nearest
+     * convolution-like layer.  Default 1. */
+    CVIS_OPT_SEEK = 3,
+    /* int: min-max normalize each map (constant maps become 0).  Default 1. */
+    CVIS_OPT_NORMALIZE = 4,
+    /* int: CAM methods: resize maps to the input size (1) or keep the
+     * layer's size (0).  Default 1. */
+    CVIS_OPT_EXPAND = 5,
+    /* int: saliency keeps the channel axis: maps (B,H,W,C).  Default 0. */
+    CVIS_OPT_KEEPDIMS = 6,
+    /* int: SmoothGrad samples (0: vanilla saliency).  Default 0 (20 for
+     * CVIS_METHOD_SMOOTHGRAD). */
+    CVIS_OPT_SMOOTH_SAMPLES = 7,
+    /* float: SmoothGrad noise, relative to each image's value range.  0.2. */
+    CVIS_OPT_SMOOTH_NOISE = 8,
+    /* int: seed of the call's random generator.  Default 0. */
+    CVIS_OPT_SEED = 9,
+    /* int: Faster Score-CAM's channel count, in [1, K]; -1 = all channels.
+     * Default -1 (min(10, K) for CVIS_METHOD_FASTER_SCORECAM). */
+    CVIS_OPT_MAX_N = 10,
+    /* int: images per forward pass of Score-CAM's masked inputs.  Default 32. */
+    CVIS_OPT_BATCH_SIZE = 11,
+    /* Activation maximization: */
+    CVIS_OPT_STEPS = 12,          /* int, default 200 */
+    CVIS_OPT_INPUT_MIN = 13,      /* float, default 0 */
+    CVIS_OPT_INPUT_MAX = 14,      /* float, default 255 */
+    CVIS_OPT_JITTER = 15,         /* int pixels, 0 = off; default 4 */
+    CVIS_OPT_ROTATE = 16,         /* float degrees, 0 = off; default 1 */
+    CVIS_OPT_SCALE_MIN = 17,      /* float zoom range; default 1 and 1 (off) */
+    CVIS_OPT_SCALE_MAX = 18,
+    CVIS_OPT_TV_WEIGHT = 19,      /* float TotalVariation2D weight, 0 = off; default 1 */
+    CVIS_OPT_NORM_WEIGHT = 20,    /* float Norm weight, 0 = off; default 0.3 */
+    CVIS_OPT_NORM_P = 21,         /* float Norm order p >= 1; default 1 */
+    CVIS_OPT_OPTIMIZER = 22,      /* int cvis_optimizer_kind; default RMSPROP */
+    CVIS_OPT_LEARNING_RATE = 23,  /* float, default 1 */
+    CVIS_OPT_BETA_1 = 24,         /* float, Adam; default 0.9 */
+    CVIS_OPT_BETA_2 = 25,         /* float, Adam's beta_2 or RMSprop's rho; default 0.999 */
+    CVIS_OPT_BATCH = 26,          /* int: images optimized together without a seed input; 1 */
+    /* int: score this layer's output instead of the model's outputs (the
+     * reference's ExtractIntermediateLayer; how activation maximization
+     * picks a filter's layer).  Index, negative from the end.  Default: unset. */
+    CVIS_OPT_OUTPUT_LAYER = 27,
+    /* string: the same by layer name. */
+    CVIS_OPT_OUTPUT_LAYER_NAME = 28
+} cvis_option;
+
+/* Called during long runs.  Activation maximization: once per step, with
+ * values = [score_0 .. score_{B-1}, total variation, norm] (the scores and
+ * the weighted regularizer values of that step).  Score-CAM: once per
+ * forward batch, values = NULL.  Return 0 to go on, anything else to stop
+ * the run (it then fails with CVIS_E_CANCELLED). */
+typedef int (*cvis_progress_fn)(void *user, int step, int total, int n_values,
+                                const float *values);
+
+/* An explainer applies one method to one model with its options.  It keeps
+ * buffers across runs; give each thread its own (they may share the model
+ * and the scores).  The model must outlive it.  Caller frees with
+ * cvis_explainer_free. */
+typedef struct cvis_explainer cvis_explainer;
+
+CVIS_API cvis_status cvis_explainer_new(const cvis_model *m, cvis_method method,
+                                        cvis_explainer **out);
+CVIS_API void cvis_explainer_free(cvis_explainer *e);
+CVIS_API cvis_status cvis_explainer_set_int(cvis_explainer *e, cvis_option key, int64_t value);
+CVIS_API cvis_status cvis_explainer_set_float(cvis_explainer *e, cvis_option key, double value);
+/* The string is copied. */
+CVIS_API cvis_status cvis_explainer_set_string(cvis_explainer *e, cvis_option key,
+                                               const char *value);
+CVIS_API cvis_status cvis_explainer_set_progress(cvis_explainer *e, cvis_progress_fn fn,
+                                                 void *user);
+/* The shape of the maps a run on x will write: (B,H,W) for most methods,
+ * (B,h,w) without expansion, (B,H,W,C) for saliency with keepdims and for
+ * activation maximization.  x may be NULL for activation maximization. */
+CVIS_API cvis_status cvis_explainer_output_shape(cvis_explainer *e, const cvis_tensor *x,
+                                                 int *ndim, int64_t *shape);
+/* Runs the method on the batch x (B,H,W,C) with one score per model output
+ * and writes the maps into `out` (a tensor of cvis_explainer_output_shape).
+ * On failure `out` is left untouched.  Activation maximization: x is the
+ * seed image batch, or NULL for a seeded uniform start in the input range;
+ * `out` receives the optimized images, clipped to the range. */
+CVIS_API cvis_status cvis_explainer_run(cvis_explainer *e, const cvis_tensor *x, int n_scores,
+                                        const cvis_score *const *scores, cvis_tensor *out);
+/* The layer the last run explained (CAM methods: after the seek), or -1. */
+CVIS_API int cvis_explainer_layer(const cvis_explainer *e);
+
+/* One call with default options for a single-output model: a new tensor
+ * with the maps.  Caller frees it with cvis_tensor_free. */
+CVIS_API cvis_status cvis_explain(const cvis_model *m, cvis_method method, const cvis_tensor *x,
+                                  const cvis_score *score, cvis_tensor **out);
+
+/* The name of a method ("gradcam", "smoothgrad", ...) and back. */
+CVIS_API const char *cvis_method_name(cvis_method method);
+CVIS_API cvis_status cvis_method_from_name(const char *name, cvis_method *out);
+
+/* -------------------------------------------- filters and feature maps */
+
+/* A convolution's filters (kh, kw, c_in/groups, c_out), min-max normalized
+ * to [0, 1] over the whole layer, as the tutorial shows them.  Caller frees
+ * with cvis_tensor_free. */
+CVIS_API cvis_status cvis_model_get_filters_normalized(const cvis_model *m, int layer,
+                                                       cvis_tensor **out);
+/* The outputs of n layers for the batch x (a feature-map submodel run):
+ * outs[i] receives a new (B, ...) tensor for layers[i].  Caller frees each
+ * with cvis_tensor_free. */
+CVIS_API cvis_status cvis_model_feature_maps(const cvis_model *m, const cvis_tensor *x, int n,
+                                             const int *layers, cvis_tensor **outs);
 
 #ifdef __cplusplus
 }

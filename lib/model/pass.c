@@ -114,15 +114,28 @@ static void mark_needed(cvis_pass *p)
     }
 }
 
-static int is_output(const cvis_model *m, int layer)
+/* Logits mode drops the activation of output layers that no other needed
+ * layer reads: an output that also feeds another output keeps it, so that
+ * every output is what the model computes with only the heads changed. */
+static int drops_activation(const cvis_pass *p, int layer)
 {
-    for (int k = 0; k < m->n_out; k++)
-        if (m->out[k] == layer)
-            return 1;
-    return 0;
+    const cvis__graph *g = p->m->g;
+    int is_out = 0;
+    for (int k = 0; k < p->m->n_out; k++)
+        is_out |= p->m->out[k] == layer;
+    if (!is_out)
+        return 0;
+    for (int i = layer + 1; i < p->n_layers; i++) {
+        if (!p->needed[i])
+            continue;
+        for (int k = 0; k < g->layers[i].n_in; k++)
+            if (g->layers[i].in[k] == layer)
+                return 0;
+    }
+    return 1;
 }
 
-cvis_status cvis__check_input(const cvis_model *m, const cvis_tensor *x)
+cvis_status cvis__check_input_shape(const cvis_model *m, const cvis_tensor *x)
 {
     if (x->ndim != 4 || x->shape[0] < 1)
         return cvis__fail(CVIS_E_SHAPE, "the input must be a (B,H,W,C) batch with B >= 1, not rank %d",
@@ -136,6 +149,12 @@ cvis_status cvis__check_input(const cvis_model *m, const cvis_tensor *x)
                               (long long)m->g->in_shape[0], (long long)m->g->in_shape[1],
                               (long long)m->g->in_shape[2]);
     }
+    return CVIS_OK;
+}
+
+cvis_status cvis__check_input(const cvis_model *m, const cvis_tensor *x)
+{
+    CVIS_TRY(cvis__check_input_shape(m, x));
     return cvis__check_finite(x->data, x->size, "the input");
 }
 
@@ -162,7 +181,7 @@ cvis_status cvis__pass_forward(cvis_pass *p, const cvis_tensor *x)
         int in[CVIS__MAX_OP_INPUTS];
         for (int k = 0; k < l->n_in; k++)
             in[k] = l->in[k] == CVIS_INPUT ? p->in_slot : p->slot[l->in[k]];
-        int drop = (p->logits && is_output(m, i)) || i == p->drop_layer;
+        int drop = (p->logits && drops_activation(p, i)) || i == p->drop_layer;
         cvis_status st = cvis__tape_push(p->tape, l->op, l->attr, l->n_in, in, l->n_w,
                                          (const cvis_tensor *const *)l->w, p->weight_grads, drop,
                                          &p->slot[i]);

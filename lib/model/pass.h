@@ -17,7 +17,9 @@ cvis_status cvis__pass_backward(cvis_pass *p, int n, const cvis_tensor *const *d
 const cvis_tensor *cvis__pass_input_grad(const cvis_pass *p);
 const cvis_tensor *cvis__pass_layer_grad(const cvis_pass *p, int layer);
 const cvis_tensor *cvis__pass_weight_grad(cvis_pass *p, int layer, int k);
-/* Checks a (B,H,W,C) batch against the model's input shape, finite values. */
+/* Checks a (B,H,W,C) batch against the model's input shape (and, for
+ * cvis__check_input, that its values are finite). */
+cvis_status cvis__check_input_shape(const cvis_model *m, const cvis_tensor *x);
 cvis_status cvis__check_input(const cvis_model *m, const cvis_tensor *x);
 
 #endif

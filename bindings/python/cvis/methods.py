@@ -1,0 +1,402 @@
+"""Scores and attribution methods: saliency, SmoothGrad, Grad-CAM,
+Grad-CAM++, Score-CAM, Faster Score-CAM, Layer-CAM, activation maximization.
+Names follow the reference toolkit the tutorial uses."""
+import ctypes
+import weakref
+
+import numpy as np
+
+from . import _errors
+from ._native import api, declare, model_p, tensor_p, c_int, c_int64, c_double, c_char_p, \
+    c_void_p, P, _Opaque
+from ._tensor import Borrowed, adopt, as_float32
+
+score_p = P(_Opaque)
+explainer_p = P(_Opaque)
+SCORE_FN = ctypes.CFUNCTYPE(c_int, c_void_p, tensor_p, P(ctypes.c_float), tensor_p)
+PROGRESS_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_int, c_int, c_int, P(ctypes.c_float))
+
+declare({
+    "cvis_score_categorical": ("status", [c_int, P(c_int), P(score_p)]),
+    "cvis_score_binary": ("status", [c_int, P(c_int), P(score_p)]),
+    "cvis_score_inactive": ("status", [P(score_p)]),
+    "cvis_score_custom": ("status", [SCORE_FN, c_void_p, P(score_p)]),
+    "cvis_score_free": (None, [score_p]),
+    "cvis_score_eval": ("status", [score_p, tensor_p, P(ctypes.c_float), tensor_p]),
+    "cvis_explainer_new": ("status", [model_p, c_int, P(explainer_p)]),
+    "cvis_explainer_free": (None, [explainer_p]),
+    "cvis_explainer_set_int": ("status", [explainer_p, c_int, c_int64]),
+    "cvis_explainer_set_float": ("status", [explainer_p, c_int, c_double]),
+    "cvis_explainer_set_string": ("status", [explainer_p, c_int, c_char_p]),
+    "cvis_explainer_set_progress": ("status", [explainer_p, PROGRESS_FN, c_void_p]),
+    "cvis_explainer_output_shape": ("status", [explainer_p, tensor_p, P(c_int), P(c_int64)]),
+    "cvis_explainer_run": ("status", [explainer_p, tensor_p, c_int, P(score_p), tensor_p]),
+    "cvis_explainer_layer": (c_int, [explainer_p]),
+    "cvis_method_name": (c_char_p, [c_int]),
+    "cvis_method_from_name": ("status", [c_char_p, P(c_int)]),
+    "cvis_model_get_filters_normalized": ("status", [model_p, c_int, P(tensor_p)]),
+    "cvis_model_feature_maps": ("status", [model_p, tensor_p, c_int, P(c_int), P(tensor_p)]),
+})
+
+METHODS = {"saliency": 0, "smoothgrad": 1, "gradcam": 2, "gradcam++": 3, "scorecam": 4,
+           "faster-scorecam": 5, "layercam": 6, "activation-maximization": 7}
+OPTIONS = {"logits": 0, "layer": 1, "layer_name": 2, "seek": 3, "normalize": 4, "expand": 5,
+           "keepdims": 6, "smooth_samples": 7, "smooth_noise": 8, "seed": 9, "max_n": 10,
+           "batch_size": 11, "steps": 12, "input_min": 13, "input_max": 14, "jitter": 15,
+           "rotate": 16, "scale_min": 17, "scale_max": 18, "tv_weight": 19, "norm_weight": 20,
+           "norm_p": 21, "optimizer": 22, "learning_rate": 23, "beta_1": 24, "beta_2": 25,
+           "batch": 26, "output_layer": 27, "output_layer_name": 28}
+FLOAT_OPTIONS = {"smooth_noise", "input_min", "input_max", "rotate", "scale_min", "scale_max",
+                 "tv_weight", "norm_weight", "norm_p", "learning_rate", "beta_1", "beta_2"}
+
+
+# ------------------------------------------------------------------ scores
+class Score:
+    """A libcvis score (one number per image from a model output)."""
+
+    def __init__(self, handle, keep=None):
+        self._h = handle
+        self._keep = keep  # a ctypes callback must outlive the score
+        self._finalizer = weakref.finalize(self, api.cvis_score_free, handle)
+
+    def __call__(self, output):
+        """Evaluates the score: (scores (B,), d(score)/d(output))."""
+        out = Borrowed(output)
+        s = np.zeros(out.array.shape[0], dtype=np.float32)
+        g = np.zeros(out.array.shape, dtype=np.float32)
+        gb = Borrowed(g)
+        api.cvis_score_eval(self._h, out.handle, s.ctypes.data_as(P(ctypes.c_float)), gb.handle)
+        return s, g
+
+
+def _ints(values):
+    vals = [int(v) for v in np.atleast_1d(np.asarray(values)).ravel()]
+    return len(vals), (c_int * len(vals))(*vals)
+
+
+class CategoricalScore(Score):
+    """s_b = mean of output[b, ..., index_b]; one index, or one per image."""
+
+    def __init__(self, indices):
+        n, arr = _ints(indices)
+        h = score_p()
+        api.cvis_score_categorical(n, arr, ctypes.byref(h))
+        super().__init__(h)
+
+
+class BinaryScore(Score):
+    """For (B,1) outputs: +y for a true target, -y for a false one."""
+
+    def __init__(self, targets):
+        n, arr = _ints([1 if bool(t) else 0 for t in np.atleast_1d(targets)])
+        h = score_p()
+        api.cvis_score_binary(n, arr, ctypes.byref(h))
+        super().__init__(h)
+
+
+class InactiveScore(Score):
+    """Zero score and gradient (silences an output)."""
+
+    def __init__(self):
+        h = score_p()
+        api.cvis_score_inactive(ctypes.byref(h))
+        super().__init__(h)
+
+
+class CustomScore(Score):
+    """A score written in Python: fn(output) -> (scores (B,), d_output), where
+    d_output has the output's shape.  An exception raised in fn reaches the
+    caller of the method."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.error = None
+
+        def trampoline(user, output, scores, d_output):
+            try:
+                from ._tensor import copy_view, shape_of
+                out = copy_view(output)
+                s, g = fn(out)
+                s = np.asarray(s, dtype=np.float32).reshape(-1)
+                g = np.asarray(g, dtype=np.float32)
+                if s.shape[0] != out.shape[0] or g.shape != out.shape:
+                    raise ValueError("a custom score must return (B,) scores and a gradient of "
+                                     "the output's shape %s" % (out.shape,))
+                ctypes.memmove(scores, s.ctypes.data, s.nbytes)
+                ctypes.memmove(api.cvis_tensor_data(d_output), np.ascontiguousarray(g).ctypes.data,
+                               g.nbytes)
+                return 0
+            except BaseException as e:  # reported to the caller after the C call returns
+                self.error = e
+                return 1
+
+        cb = SCORE_FN(trampoline)
+        h = score_p()
+        api.cvis_score_custom(cb, None, ctypes.byref(h))
+        super().__init__(h, keep=cb)
+
+
+def as_score(score):
+    if isinstance(score, Score):
+        return score
+    if callable(score):
+        return CustomScore(score)
+    return CategoricalScore(score)
+
+
+# ------------------------------------------------------------ explainers
+class Explainer:
+    """One method on one model, options by name (see OPTIONS).  Reusable;
+    keeps buffers between calls.  Not for sharing between threads."""
+
+    def __init__(self, model, method, **options):
+        self.model = model
+        h = explainer_p()
+        api.cvis_explainer_new(model._h, METHODS[method] if isinstance(method, str) else method,
+                               ctypes.byref(h))
+        self._h = h
+        self._finalizer = weakref.finalize(self, api.cvis_explainer_free, h)
+        self._progress = None
+        for k, v in options.items():
+            self.set(k, v)
+
+    def set(self, key, value):
+        if value is None:
+            return
+        if key in ("layer", "output_layer") and isinstance(value, str):
+            key = key + "_name"
+        k = OPTIONS[key]
+        if key.endswith("_name"):
+            api.cvis_explainer_set_string(self._h, k, value.encode("utf-8"))
+        elif key in FLOAT_OPTIONS:
+            api.cvis_explainer_set_float(self._h, k, float(value))
+        else:
+            api.cvis_explainer_set_int(self._h, k, int(value))
+
+    def set_progress(self, fn):
+        """fn(step, total, values) -> truthy to stop."""
+        if fn is None:
+            self._progress = None
+            api.cvis_explainer_set_progress(self._h, PROGRESS_FN(), None)
+            return
+        self._progress_error = None
+
+        def trampoline(user, step, total, n, values):
+            try:
+                vals = np.ctypeslib.as_array(values, (n,)).copy() if n and values else None
+                return 1 if fn(step, total, vals) else 0
+            except BaseException as e:
+                self._progress_error = e
+                return 1
+
+        self._progress = PROGRESS_FN(trampoline)
+        api.cvis_explainer_set_progress(self._h, self._progress, None)
+
+    @property
+    def layer(self):
+        """The layer the last run explained (CAM methods), or -1."""
+        return api.cvis_explainer_layer(self._h)
+
+    def __call__(self, x, score):
+        scores = score if isinstance(score, (list, tuple)) else [score]
+        scores = [as_score(s) for s in scores]
+        xb = Borrowed(x) if x is not None else None
+        xh = xb.handle if xb else tensor_p()
+        nd = c_int()
+        shape = (c_int64 * 8)()
+        api.cvis_explainer_output_shape(self._h, xh, ctypes.byref(nd), shape)
+        out = np.zeros(tuple(shape[i] for i in range(nd.value)), dtype=np.float32)
+        ob = Borrowed(out)
+        arr = (score_p * len(scores))(*[s._h for s in scores])
+        try:
+            api.cvis_explainer_run(self._h, xh, len(scores), arr, ob.handle)
+        except _errors.Error:
+            for s in scores:  # an exception in Python code beats the C status
+                if isinstance(s, CustomScore) and s.error is not None:
+                    err, s.error = s.error, None
+                    raise err
+            err = getattr(self, "_progress_error", None)
+            if err is not None:
+                self._progress_error = None
+                raise err
+            raise
+        finally:
+            ob.close()
+            if xb:
+                xb.close()
+        return out
+
+
+def _run(model, method, x, score, **options):
+    return Explainer(model, method, **options)(x, score)
+
+
+def saliency(model, x, score, logits=True, smooth_samples=0, smooth_noise=0.2, keepdims=False,
+             normalize=True, seed=0):
+    """|d score / d x| (max over channels unless keepdims); SmoothGrad when
+    smooth_samples > 0.  Returns (B,H,W) or (B,H,W,C)."""
+    return _run(model, "saliency", x, score, logits=logits, smooth_samples=smooth_samples,
+                smooth_noise=smooth_noise, keepdims=keepdims, normalize=normalize, seed=seed)
+
+
+def smoothgrad(model, x, score, smooth_samples=20, smooth_noise=0.2, **kw):
+    return saliency(model, x, score, smooth_samples=smooth_samples, smooth_noise=smooth_noise, **kw)
+
+
+def _cam(method, model, x, score, layer, logits, seek, expand, normalize, **extra):
+    return _run(model, method, x, score, layer=layer, logits=logits, seek=seek, expand=expand,
+                normalize=normalize, **extra)
+
+
+def gradcam(model, x, score, layer=None, logits=True, seek=True, expand=True, normalize=True):
+    """Grad-CAM maps (B,H,W) (or (B,h,w) with expand=False).  layer: index
+    (searched back to a convolution when seek) or name (used as named)."""
+    return _cam("gradcam", model, x, score, layer, logits, seek, expand, normalize)
+
+
+def gradcam_plus_plus(model, x, score, layer=None, logits=True, seek=True, expand=True,
+                      normalize=True):
+    return _cam("gradcam++", model, x, score, layer, logits, seek, expand, normalize)
+
+
+def layercam(model, x, score, layer=None, logits=True, seek=True, expand=True, normalize=True):
+    return _cam("layercam", model, x, score, layer, logits, seek, expand, normalize)
+
+
+def scorecam(model, x, score, layer=None, logits=True, max_n=None, batch_size=32, seek=True,
+             expand=True, normalize=True, progress=None):
+    """Score-CAM; Faster Score-CAM with max_n channels (1 <= max_n <= K)."""
+    e = Explainer(model, "scorecam", layer=layer, logits=logits, max_n=max_n,
+                  batch_size=batch_size, seek=seek, expand=expand, normalize=normalize)
+    if progress:
+        e.set_progress(progress)
+    return e(x, score)
+
+
+# ------------------------------------------------- activation maximization
+class Jitter:
+    def __init__(self, jitter=8):
+        self.jitter = int(jitter)
+
+
+class Rotate2D:
+    def __init__(self, degree=3.0):
+        self.degree = float(degree)
+
+
+class Scale:
+    def __init__(self, low=0.9, high=1.1):
+        self.low, self.high = float(low), float(high)
+
+
+class TotalVariation2D:
+    def __init__(self, weight=10.0):
+        self.weight = float(weight)
+
+
+class Norm:
+    def __init__(self, weight=10.0, p=2):
+        self.weight, self.p = float(weight), float(p)
+
+
+class Adam:
+    kind = 2
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999):
+        self.learning_rate, self.beta_1, self.beta_2 = learning_rate, beta_1, beta_2
+
+
+class RMSprop:
+    kind = 1
+
+    def __init__(self, learning_rate=0.001, rho=0.9):
+        self.learning_rate, self.beta_1, self.beta_2 = learning_rate, 0.9, rho
+
+
+class SGD:
+    kind = 0
+
+    def __init__(self, learning_rate=0.01):
+        self.learning_rate, self.beta_1, self.beta_2 = learning_rate, 0.9, 0.999
+
+
+class Progress:
+    """A text progress bar on stderr: step, score and regularization values."""
+
+    def __init__(self, width=30, stream=None):
+        import sys
+        self.width = width
+        self.stream = stream or sys.stderr
+
+    def __call__(self, step, total, values):
+        done = int(self.width * step / max(total, 1))
+        text = ""
+        if values is not None and len(values) >= 2:
+            text = " score %s  tv %.4g  norm %.4g" % (
+                " ".join("%.4g" % v for v in values[:-2]), values[-2], values[-1])
+        self.stream.write("\r[%s%s] %d/%d%s" % ("#" * done, "." * (self.width - done), step,
+                                                total, text))
+        if step == total:
+            self.stream.write("\n")
+        self.stream.flush()
+        return False
+
+
+def activation_maximization(model, score, layer=None, steps=200, seed_input=None,
+                            input_range=(0, 255), input_modifiers=None, regularizers=None,
+                            optimizer=None, callbacks=None, seed=0, logits=True, batch=1):
+    """Optimizes an input so that `score` of the model (or of `layer`'s
+    output, the reference's ExtractIntermediateLayer) rises.  Defaults are
+    the reference's: Jitter(4), Rotate2D(1), TotalVariation2D(1.0),
+    Norm(0.3, p=1), RMSprop(1.0, 0.999), 200 steps, range (0, 255).
+    Returns the images (B,H,W,C) clipped to the range."""
+    if input_modifiers is None:
+        input_modifiers = [Jitter(4), Rotate2D(1)]
+    if regularizers is None:
+        regularizers = [TotalVariation2D(1.0), Norm(0.3, p=1)]
+    if optimizer is None:
+        optimizer = RMSprop(1.0, 0.999)
+    opts = dict(output_layer=layer, steps=steps, input_min=input_range[0],
+                input_max=input_range[1], seed=seed, logits=logits, batch=batch, jitter=0,
+                rotate=0, scale_min=1, scale_max=1, tv_weight=0, norm_weight=0,
+                optimizer=optimizer.kind, learning_rate=optimizer.learning_rate,
+                beta_1=optimizer.beta_1, beta_2=optimizer.beta_2)
+    for mod in input_modifiers:
+        if isinstance(mod, Jitter):
+            opts["jitter"] = mod.jitter
+        elif isinstance(mod, Rotate2D):
+            opts["rotate"] = mod.degree
+        elif isinstance(mod, Scale):
+            opts["scale_min"], opts["scale_max"] = mod.low, mod.high
+        else:
+            raise TypeError("unsupported input modifier %r" % (mod,))
+    for reg in regularizers:
+        if isinstance(reg, TotalVariation2D):
+            opts["tv_weight"] = reg.weight
+        elif isinstance(reg, Norm):
+            opts["norm_weight"], opts["norm_p"] = reg.weight, reg.p
+        else:
+            raise TypeError("unsupported regularizer %r" % (reg,))
+    e = Explainer(model, "activation-maximization", **opts)
+    cbs = callbacks if isinstance(callbacks, (list, tuple)) else ([callbacks] if callbacks else [])
+    if cbs:
+        e.set_progress(lambda step, total, values: any(bool(cb(step, total, values)) for cb in cbs))
+    return e(seed_input, score)
+
+
+# ---------------------------------------------------- filters, feature maps
+def normalized_filters(model, layer):
+    """The layer's filters (kh,kw,cin,cout) min-max scaled to [0,1]."""
+    t = tensor_p()
+    api.cvis_model_get_filters_normalized(model._h, model.layer_index(layer), ctypes.byref(t))
+    return adopt(t)
+
+
+def feature_maps(model, x, layers):
+    """Outputs of the given layers for x: a list of arrays."""
+    idx = [model.layer_index(l) for l in layers]
+    xb = Borrowed(x)
+    outs = (tensor_p * len(idx))()
+    api.cvis_model_feature_maps(model._h, xb.handle, len(idx), (c_int * len(idx))(*idx), outs)
+    xb.close()
+    return [adopt(outs[i]) for i in range(len(idx))]
