@@ -31,7 +31,13 @@ DEPS := $(OBJS:.o=.d)
 
 SONAME := libcvis.so.$(VERSION_MAJOR)
 SHARED := lib/libcvis.so.$(VERSION)
+# A build other than the default one (the sanitizer build) keeps its static
+# library in its own directory, so that it never replaces lib/libcvis.a.
+ifeq ($(BUILD),build)
 STATIC := lib/libcvis.a
+else
+STATIC := $(BUILD)/libcvis.a
+endif
 
 all: $(SHARED) lib/libcvis.so $(STATIC) $(BUILD)/cvis.pc examples
 
