@@ -280,7 +280,16 @@ CVIS_API cvis_status cvis_model_get_filters(const cvis_model *m, int layer,
  * or nothing: every weight of the model must be present with its shape, no
  * unknown key may be present, and on any error the model is unchanged.
  * Stored and deflated archives, float32 and float64 arrays, C or Fortran
- * order are read; saving writes float32, deflated. */
+ * order are read; saving writes float32, deflated.
+ * Also read: float16 arrays, .npy versions 1.0 to 3.0, ZIP64 records.
+ * Load errors: CVIS_E_IO (file missing or unreadable), CVIS_E_FORMAT
+ * (corrupt or truncated archive), CVIS_E_UNSUPPORTED (another dtype,
+ * encryption, another compression method), CVIS_E_NOT_FOUND (a weight
+ * without its key), CVIS_E_INVALID_ARG (an unknown or repeated key),
+ * CVIS_E_SHAPE, CVIS_E_NONFINITE (NaN or infinity), CVIS_E_LIMIT; the
+ * message names the key or member at fault.  Saving writes a temporary
+ * file beside `path` and renames it: a failed save leaves `path` as it
+ * was.  See docs/npz.md. */
 CVIS_API cvis_status cvis_model_load_npz(cvis_model *m, const char *path);
 CVIS_API cvis_status cvis_model_save_npz(const cvis_model *m, const char *path);
 
