@@ -293,6 +293,13 @@ CVIS_API cvis_status cvis_model_get_filters(const cvis_model *m, int layer,
 CVIS_API cvis_status cvis_model_load_npz(cvis_model *m, const char *path);
 CVIS_API cvis_status cvis_model_save_npz(const cvis_model *m, const char *path);
 
+/* A tensor as a .npy file (float32, C order, version 1.0), written through a
+ * temporary file so that a failed save leaves no partial file; and back:
+ * float16/32/64, either byte order, C or Fortran order.  Caller frees the
+ * loaded tensor with cvis_tensor_free. */
+CVIS_API cvis_status cvis_tensor_save_npy(const cvis_tensor *t, const char *path);
+CVIS_API cvis_status cvis_tensor_load_npy(const char *path, cvis_tensor **out);
+
 /* A model that shares m's layers and weights but whose outputs are the
  * given layers (the feature-map submodel).  It holds a reference: m may be
  * freed first.  Weights changed through either handle are seen by both.

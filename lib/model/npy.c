@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/file.h"
 
 #define MAGIC "\x93NUMPY"
 #define MAGIC_LEN 6
@@ -420,4 +421,43 @@ void cvis__npy_encode_f32(const float *x, size_t n, unsigned char *out)
         for (int b = 0; b < 4; b++)
             out[4 * i + (size_t)b] = (unsigned char)(u >> (8 * b));
     }
+}
+
+/* ------------------------------------------------------------ public API */
+
+CVIS_API cvis_status cvis_tensor_save_npy(const cvis_tensor *t, const char *path)
+{
+    CVIS_CHECK_ARG(t && path, "tensor or path is NULL");
+    unsigned char head[CVIS__NPY_WRITE_HEADER];
+    size_t head_len;
+    CVIS_TRY(cvis__npy_write_header(t->ndim, t->shape, head, &head_len));
+    unsigned char *bytes;
+    CVIS_TRY(cvis__alloc((size_t)t->size * 4 + 1, "npy data", (void **)&bytes));
+    cvis__npy_encode_f32(t->data, (size_t)t->size, bytes);
+    cvis__file_out o;
+    cvis_status st = cvis__file_out_open(path, &o);
+    if (st == CVIS_OK) {
+        if (fwrite(head, 1, head_len, o.f) != head_len ||
+            fwrite(bytes, 1, (size_t)t->size * 4, o.f) != (size_t)t->size * 4) {
+            cvis__file_out_abort(&o);
+            st = cvis__fail(CVIS_E_IO, "cannot write %s", path);
+        } else {
+            st = cvis__file_out_commit(&o);
+        }
+    }
+    cvis__free(bytes);
+    return st;
+}
+
+CVIS_API cvis_status cvis_tensor_load_npy(const char *path, cvis_tensor **out)
+{
+    CVIS_CHECK_ARG(path && out, "path or out is NULL");
+    void *data;
+    size_t size;
+    CVIS_TRY(cvis__file_read(path, &data, &size));
+    cvis_status st = cvis__npy_read_mem(data, size, out);
+    cvis__free(data);
+    if (st != CVIS_OK)
+        return cvis__wrap_error(st, "%s", path);
+    return CVIS_OK;
 }

@@ -14,7 +14,8 @@ from ._errors import (Error, InvalidArgumentError, OutOfMemoryError, FormatError
                       InternalError)
 from ._errors import IOError_ as IOError  # noqa: A001 (cvis.IOError, like the C status)
 from ._native import api as _api, lib as _lib
-from .model import Model, Layer, LayerRef, Pass, Optimizer, softmax_cross_entropy, PREV, INPUT
+from .model import (Model, Layer, LayerRef, Pass, Optimizer, softmax_cross_entropy, save_npy,
+                    load_npy, PREV, INPUT)
 from .methods import (Score, CategoricalScore, BinaryScore, InactiveScore, CustomScore, Explainer,
                       saliency, smoothgrad, gradcam, gradcam_plus_plus, layercam, scorecam,
                       activation_maximization, Jitter, Rotate2D, Scale, TotalVariation2D, Norm,

@@ -108,6 +108,8 @@ _PROTOTYPES = {
     "cvis_model_get_filters": ("status", [model_p, c_int, P(tensor_p), P(tensor_p)]),
     "cvis_model_load_npz": ("status", [model_p, c_char_p]),
     "cvis_model_save_npz": ("status", [model_p, c_char_p]),
+    "cvis_tensor_save_npy": ("status", [tensor_p, c_char_p]),
+    "cvis_tensor_load_npy": ("status", [c_char_p, P(tensor_p)]),
     "cvis_model_submodel": ("status", [model_p, c_int, P(c_int), P(model_p)]),
     "cvis_model_predict": ("status", [model_p, tensor_p, P(tensor_p)]),
     "cvis_model_predict_all": ("status", [model_p, tensor_p, c_int, P(tensor_p)]),

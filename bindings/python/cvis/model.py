@@ -316,3 +316,17 @@ def softmax_cross_entropy(logits, labels):
     z.close()
     db.close()
     return loss.value, d
+
+
+def save_npy(path, array):
+    """Writes a float32 .npy file through libcvis (numpy reads it)."""
+    b = Borrowed(array)
+    api.cvis_tensor_save_npy(b.handle, str(path).encode())
+    b.close()
+
+
+def load_npy(path):
+    """Reads a .npy file (float16/32/64) through libcvis as float32."""
+    t = tensor_p()
+    api.cvis_tensor_load_npy(str(path).encode(), ctypes.byref(t))
+    return adopt(t)
