@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "conv_direct.h"
 #include "error.h"
 #include "ops.h"
 
@@ -53,6 +54,7 @@ typedef struct geom {
     int cg, coutg; /* channels per group, in and out */
     int64_t K;     /* kh*kw*cg: rows of a group's kernel */
     int direct;    /* 1x1, stride 1, no pad, one group: no im2col */
+    int small;     /* few output channels: the direct kernels (conv_direct.h) */
 } geom;
 
 static cvis_status conv_geom(const cvis__conv_attr *a, const cvis__shape *x, geom *g)
@@ -79,6 +81,9 @@ static cvis_status conv_geom(const cvis__conv_attr *a, const cvis__shape *x, geo
     g->K = (int64_t)a->kh * a->kw * g->cg;
     g->direct = a->kh == 1 && a->kw == 1 && a->sh == 1 && a->sw == 1 && g->pt == 0 &&
                 g->pl == 0 && a->groups == 1 && g->Ho == g->H && g->Wo == g->W;
+    g->small = !g->direct && a->groups == 1 && a->cout % 8 == 0 && a->cout <= 64;
+    if (g->B * g->Ho * g->Wo > INT32_MAX || g->K > INT32_MAX || g->C > INT32_MAX)
+        return cvis__fail(CVIS_E_LIMIT, "convolution too large for the BLAS interface");
     return CVIS_OK;
 }
 
@@ -107,10 +112,14 @@ static void im2col(const cvis__conv_attr *a, const geom *g, const float *x, int 
                 for (int kx = 0; kx < a->kw; kx++) {
                     int64_t ix = ox * a->sw - g->pl + (int64_t)kx * a->dw;
                     float *dst = row + ((int64_t)ky * a->kw + kx) * g->cg;
-                    if (iy < 0 || iy >= g->H || ix < 0 || ix >= g->W)
-                        memset(dst, 0, (size_t)g->cg * sizeof(float));
-                    else
-                        memcpy(dst, x + (iy * g->W + ix) * g->C + c0, (size_t)g->cg * sizeof(float));
+                    if (iy < 0 || iy >= g->H || ix < 0 || ix >= g->W) {
+                        for (int c = 0; c < g->cg; c++)
+                            dst[c] = 0;
+                    } else {
+                        const float *src = x + (iy * g->W + ix) * g->C + c0;
+                        for (int c = 0; c < g->cg; c++)
+                            dst[c] = src[c];
+                    }
                 }
             }
         }
@@ -162,7 +171,14 @@ static void epilogue_coeffs(const cvis__conv_attr *a, const cvis_tensor *const *
 
 static int64_t col_floats(const geom *g)
 {
-    return g->direct ? 0 : g->Ho * g->Wo * g->K;
+    return g->direct || g->small ? 0 : g->Ho * g->Wo * g->K;
+}
+
+static cvis__conv_geom direct_geom(const cvis__conv_attr *a, const geom *g)
+{
+    cvis__conv_geom d = {g->H, g->W, g->C, g->Ho, g->Wo, g->cout, a->kh, a->kw,
+                         a->sh, a->sw, a->dh, a->dw, g->pt, g->pl};
+    return d;
 }
 
 static cvis_status conv_forward(cvis__op_args *args)
@@ -181,6 +197,10 @@ static cvis_status conv_forward(cvis__op_args *args)
     if (g.direct) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(g.B * M), a->cout, (int)g.C,
                     1.0f, x->data, (int)g.C, w, a->cout, 0.0f, y, a->cout);
+    } else if (g.small) {
+        cvis__conv_geom dg = direct_geom(a, &g);
+        for (int64_t b = 0; b < g.B; b++)
+            cvis__conv_direct_forward(&dg, x->data + b * g.H * g.W * g.C, w, y + b * M * a->cout);
     } else {
         for (int64_t b = 0; b < g.B; b++) {
             const float *xb = x->data + b * g.H * g.W * g.C;
@@ -219,10 +239,15 @@ static cvis_status conv_backward(cvis__op_args *args)
         return cvis__fail(CVIS_E_UNSUPPORTED,
                           "weight gradients of a convolution with merged batch norm");
     int64_t M = g.Ho * g.Wo, n = args->out->size;
+    /* the direct data kernel needs whole vectors of input channels; else
+     * the gradient goes through GEMM + col2im */
+    int direct_data = g.small && g.C % 8 == 0;
+    int64_t cols = g.small && !direct_data ? M * g.K : col_floats(&g);
+    int64_t wt_n = direct_data ? (int64_t)a->kh * a->kw * g.C * a->cout : 0;
     float *ws;
-    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(2 * a->cout + n + 2 * col_floats(&g)), &ws));
+    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(2 * a->cout + n + 2 * cols + wt_n), &ws));
     float *scale = ws, *shift = ws + a->cout, *dconv = ws + 2 * a->cout;
-    float *col = dconv + n, *dcol = col + col_floats(&g);
+    float *col = dconv + n, *dcol = col + cols, *wt = dcol + cols;
     /* d(pre-activation), then through the epilogue's scale */
     cvis__act_grad(args->drop_act ? CVIS_ACT_LINEAR : a->act, a->alpha, NULL, args->out->data,
                    args->dout, dconv, n, a->cout, args->relu_mode, 0);
@@ -243,6 +268,28 @@ static cvis_status conv_backward(cvis__op_args *args)
         if (dx)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(g.B * M), (int)g.C, a->cout,
                         1.0f, dconv, a->cout, w, a->cout, 1.0f, dx, (int)g.C);
+        return CVIS_OK;
+    }
+    if (g.small) {
+        cvis__conv_geom dg = direct_geom(a, &g);
+        if (direct_data) /* the kernel per tap, transposed to (cout, C) */
+            for (int64_t t = 0; t < (int64_t)a->kh * a->kw; t++)
+                for (int64_t c = 0; c < g.C; c++)
+                    for (int co = 0; co < a->cout; co++)
+                        wt[(t * a->cout + co) * g.C + c] = w[(t * g.C + c) * a->cout + co];
+        for (int64_t b = 0; b < g.B; b++) {
+            const float *xb = x->data + b * g.H * g.W * g.C;
+            const float *dyb = dconv + b * M * a->cout;
+            if (dw)
+                cvis__conv_direct_weights(&dg, xb, dyb, dw);
+            if (dx && direct_data) {
+                cvis__conv_direct_data(&dg, dyb, wt, dx + b * g.H * g.W * g.C);
+            } else if (dx) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)g.K, a->cout, 1.0f,
+                            dyb, a->cout, w, a->cout, 0.0f, dcol, (int)g.K);
+                col2im(a, &g, dcol, 0, dx + b * g.H * g.W * g.C);
+            }
+        }
         return CVIS_OK;
     }
     for (int64_t b = 0; b < g.B; b++) {

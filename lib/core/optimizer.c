@@ -135,20 +135,23 @@ cvis_status cvis__optimizer_step(cvis_optimizer *o, int slot, float *w, const fl
             }
         }
         break;
-    case CVIS_OPTIMIZER_RMSPROP:
+    case CVIS_OPTIMIZER_RMSPROP: {
+        float rho = (float)o->rho, lr = (float)o->lr, eps = (float)o->eps;
         for (int64_t i = 0; i < n; i++) {
-            s->v[i] = (float)o->rho * s->v[i] + (float)(1 - o->rho) * g[i] * g[i];
-            w[i] -= (float)(o->lr * g[i] / (sqrt(s->v[i]) + o->eps));
+            s->v[i] = rho * s->v[i] + (1 - rho) * g[i] * g[i];
+            w[i] -= lr * g[i] / (sqrtf(s->v[i]) + eps);
         }
         break;
+    }
     case CVIS_OPTIMIZER_ADAM: {
+        /* float arithmetic in the loop: it runs over every weight each step */
         double t = (double)s->t;
-        double lr_t = o->lr * sqrt(1 - pow(o->beta2, t)) / (1 - pow(o->beta1, t));
-        float b1 = (float)o->beta1, b2 = (float)o->beta2;
+        float lr_t = (float)(o->lr * sqrt(1 - pow(o->beta2, t)) / (1 - pow(o->beta1, t)));
+        float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
         for (int64_t i = 0; i < n; i++) {
             s->m[i] = b1 * s->m[i] + (1 - b1) * g[i];
             s->v[i] = b2 * s->v[i] + (1 - b2) * g[i] * g[i];
-            w[i] -= (float)(lr_t * s->m[i] / (sqrt(s->v[i]) + o->eps));
+            w[i] -= lr_t * s->m[i] / (sqrtf(s->v[i]) + eps);
         }
         break;
     }

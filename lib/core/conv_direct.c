@@ -1,0 +1,85 @@
+/* Direct convolution kernels, compiled for AVX2+FMA and for the baseline
+ * instruction set; the first call picks by what the CPU supports. */
+#include "conv_direct.h"
+
+#include <string.h>
+
+typedef float v8f __attribute__((vector_size(32)));
+
+/* v8f values only live inside these static functions, so the ABI note
+ * about passing AVX vectors without AVX does not concern any caller. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+/* The range of ox whose taps all fall inside the input, [lo, hi). */
+static void interior(const cvis__conv_geom *g, int64_t *lo, int64_t *hi)
+{
+    int64_t a = (g->pl + g->sw - 1) / g->sw;
+    int64_t last = g->W - 1 - (int64_t)(g->kw - 1) * g->dw + g->pl; /* ox*sw <= last */
+    int64_t b = last < 0 ? -1 : last / g->sw;
+    *lo = a < g->Wo ? a : g->Wo;
+    *hi = b + 1 < g->Wo ? b + 1 : g->Wo;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+
+#define SUFFIX _generic
+#define TARGET
+#include "conv_direct_impl.h"
+#undef SUFFIX
+#undef TARGET
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_AVX2_KERNELS 1
+#define SUFFIX _avx2
+#define TARGET __attribute__((target("avx2,fma")))
+#include "conv_direct_impl.h"
+#undef SUFFIX
+#undef TARGET
+#endif
+
+static int use_avx2(void)
+{
+#ifdef HAVE_AVX2_KERNELS
+    /* __builtin_cpu_supports is thread-safe after the first call's init */
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+void cvis__conv_direct_forward(const cvis__conv_geom *g, const float *x, const float *w, float *y)
+{
+#ifdef HAVE_AVX2_KERNELS
+    if (use_avx2()) {
+        forward_avx2(g, x, w, y);
+        return;
+    }
+#endif
+    forward_generic(g, x, w, y);
+}
+
+void cvis__conv_direct_weights(const cvis__conv_geom *g, const float *x, const float *dy, float *dw)
+{
+#ifdef HAVE_AVX2_KERNELS
+    if (use_avx2()) {
+        weights_avx2(g, x, dy, dw);
+        return;
+    }
+#endif
+    weights_generic(g, x, dy, dw);
+}
+
+void cvis__conv_direct_data(const cvis__conv_geom *g, const float *dy, const float *wt, float *dx)
+{
+#ifdef HAVE_AVX2_KERNELS
+    if (use_avx2()) {
+        data_avx2(g, dy, wt, dx);
+        return;
+    }
+#endif
+    data_generic(g, dy, wt, dx);
+}

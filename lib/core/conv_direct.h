@@ -1,0 +1,25 @@
+/* Direct NHWC convolution for small channel counts (the tutorial's
+ * 8-channel layers), vectorized over 8 output channels at a time.  There
+ * im2col + GEMM is memory-bound: the column matrix is 49 to 147 times the
+ * input, and GEMM with 8 columns is mostly packing.  Used for one group,
+ * c_out a multiple of 8 up to 64; backward-data also needs c_in a
+ * multiple of 8. */
+#ifndef CVIS_CORE_CONV_DIRECT_H
+#define CVIS_CORE_CONV_DIRECT_H
+
+#include <stdint.h>
+
+typedef struct cvis__conv_geom {
+    int64_t H, W, C, Ho, Wo, cout;
+    int kh, kw, sh, sw, dh, dw, pt, pl;
+} cvis__conv_geom;
+
+/* y (Ho,Wo,cout) = conv(x (H,W,C), w (kh,kw,C,cout)), one image. */
+void cvis__conv_direct_forward(const cvis__conv_geom *g, const float *x, const float *w, float *y);
+/* dw (kh,kw,C,cout) += correlation of x with dy (Ho,Wo,cout), one image. */
+void cvis__conv_direct_weights(const cvis__conv_geom *g, const float *x, const float *dy, float *dw);
+/* dx (H,W,C) += the transposed convolution of dy; wt is w transposed per
+ * tap to (kh,kw,cout,C).  One image. */
+void cvis__conv_direct_data(const cvis__conv_geom *g, const float *dy, const float *wt, float *dx);
+
+#endif
