@@ -182,8 +182,6 @@ cvis_status cvis__model_add_layer(cvis_model *m, const char *name, const char *n
     cvis__layer l;
     memset(&l, 0, sizeof l);
     l.attr = attr;
-    l.n_w = n_w;
-    l.w = NULL;
     char auto_buf[256];
     int *ins = NULL;
     if (atomic_load(&g->refs) > 1) {
@@ -250,6 +248,8 @@ cvis_status cvis__model_add_layer(cvis_model *m, const char *name, const char *n
         l.w = cvis__calloc((size_t)n_w, sizeof *l.w);
         l.w_names = cvis__calloc((size_t)n_w, sizeof *l.w_names);
         l.w_trainable = cvis__calloc((size_t)n_w, 1);
+        if (l.w)
+            l.n_w = n_w; /* layer_release walks l.w up to n_w */
     }
     if (!l.name || !l.type || (n_w && (!l.w || !l.w_names || !l.w_trainable))) {
         st = cvis__fail(CVIS_E_NOMEM, "out of memory adding a layer");
