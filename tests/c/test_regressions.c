@@ -3,6 +3,17 @@
  * only fail loudly under `make check-asan`. */
 #include "check.h"
 
+static cvis_tensor *filled(int64_t b, int64_t h, int64_t w, int64_t c, float v)
+{
+    int64_t s[4] = {b, h, w, c};
+    cvis_tensor *t = NULL;
+    if (cvis_tensor_create(4, s, &t) != CVIS_OK)
+        return NULL;
+    for (int64_t i = 0; i < cvis_tensor_size(t); i++)
+        cvis_tensor_data(t)[i] = v;
+    return t;
+}
+
 /* A builder that failed after its weights were made (a duplicate name, a
  * kernel larger than its input) freed a NULL weight array walked up to
  * n_w entries: a crash instead of a status. */
@@ -20,6 +31,28 @@ static void test_failed_builder_with_weights(void)
     cvis_model_free(m);
 }
 
+/* cvis__tape_push kept pointers to its input slots across the growth of
+ * the slot array: with more than 16 values on the tape, a layer read its
+ * inputs from freed memory. */
+static void test_long_model_inputs_survive_tape_growth(void)
+{
+    cvis_model *m = NULL;
+    CHECK_OK(cvis_model_new(2, 2, 1, &m));
+    int first = -1;
+    CHECK_OK(cvis_model_add_activation(m, NULL, CVIS_PREV, CVIS_ACT_LINEAR, &first));
+    for (int i = 0; i < 40; i++)
+        CHECK_OK(cvis_model_add_activation(m, NULL, CVIS_PREV, CVIS_ACT_LINEAR, NULL));
+    CHECK_OK(cvis_model_add_add(m, NULL, first, CVIS_PREV, NULL));
+    cvis_tensor *x = filled(1, 2, 2, 1, 1.5f), *y = NULL;
+    CHECK_OK(cvis_model_predict(m, x, &y));
+    for (int i = 0; y && i < 4; i++)
+        CHECK(cvis_tensor_data(y)[i] == 3.0f);
+    cvis_tensor_free(y);
+    cvis_tensor_free(x);
+    cvis_model_free(m);
+}
+
 TEST_MAIN({
     test_failed_builder_with_weights();
+    test_long_model_inputs_survive_tape_growth();
 })
