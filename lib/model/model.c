@@ -634,6 +634,19 @@ static cvis_status add_binary(cvis_model *m, const char *name, int kind, int a_i
     cvis__binary_attr a = {kind};
     int in[2] = {a_in, b_in};
     int add = kind == CVIS__BIN_ADD;
+    /* Same shapes only: the op would broadcast, and a rank-2 input against
+     * a rank-4 one would mix the images of a batch. */
+    cvis__shape sa, sb;
+    CVIS_CHECK_ARG(m, "model is NULL");
+    CVIS_TRY(input_shape_of(m, a_in, &sa));
+    CVIS_TRY(input_shape_of(m, b_in, &sb));
+    if (!cvis__shape_equal(&sa, &sb)) {
+        char ba[96], bb[96];
+        sa.d[0] = sb.d[0] = -1; /* the batch axis, printed as None */
+        return cvis__fail(CVIS_E_SHAPE, "%s: the inputs have shapes %s and %s; they must be equal",
+                          add ? "add" : "multiply", cvis__shape_str(&sa, ba, sizeof ba),
+                          cvis__shape_str(&sb, bb, sizeof bb));
+    }
     return add_plain(m, name, add ? "add" : "multiply", add ? "Add" : "Multiply", &cvis__op_binary,
                      &a, sizeof a, 2, in, out_layer);
 }

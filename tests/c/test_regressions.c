@@ -52,7 +52,24 @@ static void test_long_model_inputs_survive_tape_growth(void)
     cvis_model_free(m);
 }
 
+/* Add and multiply broadcast: a (C) input against an (H,W,C) one was
+ * accepted, and with a batch of 2 and W == 2 it mixed the two images. */
+static void test_add_needs_equal_shapes(void)
+{
+    cvis_model *m = NULL;
+    CHECK_OK(cvis_model_new(4, 2, 3, &m));
+    int conv = -1, gap = -1;
+    CHECK_OK(cvis_model_add_conv2d(m, NULL, CVIS_PREV, 3, 1, 1, 1, CVIS_PADDING_VALID, CVIS_ACT_LINEAR, &conv));
+    CHECK_OK(cvis_model_add_global_avg_pool(m, NULL, CVIS_INPUT, &gap));
+    CHECK_STATUS(cvis_model_add_add(m, NULL, conv, gap, NULL), CVIS_E_SHAPE);
+    CHECK(strstr(cvis_last_error(), "(-1, 4, 2, 3)") && strstr(cvis_last_error(), "(-1, 3)"));
+    CHECK_STATUS(cvis_model_add_multiply(m, NULL, gap, conv, NULL), CVIS_E_SHAPE);
+    CHECK_OK(cvis_model_add_multiply(m, NULL, conv, CVIS_INPUT, NULL));
+    cvis_model_free(m);
+}
+
 TEST_MAIN({
     test_failed_builder_with_weights();
     test_long_model_inputs_survive_tape_growth();
+    test_add_needs_equal_shapes();
 })
