@@ -269,6 +269,7 @@ cvis_status cvis__model_add_layer(cvis_model *m, const char *name, const char *n
     if (out_layer)
         *out_layer = g->n_layers;
     g->n_layers++;
+    m->version++;
     if (m->outputs_follow_last) {
         if (!m->out) {
             m->out = cvis__malloc(sizeof *m->out);
@@ -695,6 +696,7 @@ CVIS_API cvis_status cvis_model_set_outputs(cvis_model *m, int n, const int *lay
     m->out = out;
     m->n_out = n;
     m->outputs_follow_last = 0;
+    m->version++;
     return CVIS_OK;
 }
 

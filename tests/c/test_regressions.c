@@ -68,8 +68,50 @@ static void test_add_needs_equal_shapes(void)
     cvis_model_free(m);
 }
 
+/* A pass kept answering after layers were added or outputs set: its
+ * output lookup indexed past its slot table (garbage or a heap overflow)
+ * and backward dereferenced a layer it never computed. */
+static void test_pass_after_model_change(void)
+{
+    cvis_model *m = NULL;
+    CHECK_OK(cvis_model_new(3, 3, 1, &m));
+    CHECK_OK(cvis_model_add_flatten(m, NULL, CVIS_PREV, NULL));
+    cvis_pass *p = NULL;
+    CHECK_OK(cvis_pass_new(m, &p));
+    cvis_tensor *x = filled(1, 3, 3, 1, 1.0f);
+    CHECK_OK(cvis_pass_forward(p, x));
+    CHECK(cvis_pass_output(p, 0) != NULL);
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(cvis_model_add_dense(m, NULL, CVIS_PREV, 2, CVIS_ACT_LINEAR, NULL));
+    CHECK(cvis_pass_output(p, 0) == NULL);
+    CHECK(cvis_pass_input_grad(p) == NULL);
+    CHECK_STATUS(cvis_pass_backward(p, 1, NULL), CVIS_E_STATE);
+    CHECK_STATUS(cvis_pass_forward(p, x), CVIS_E_STATE);
+    cvis_pass_free(p);
+    /* outputs moved to a layer this pass skipped */
+    p = NULL;
+    int flat = 0, last = 3;
+    CHECK_OK(cvis_model_set_outputs(m, 1, &flat));
+    CHECK_OK(cvis_pass_new(m, &p));
+    CHECK_OK(cvis_pass_forward(p, x));
+    CHECK_OK(cvis_model_set_outputs(m, 1, &last));
+    CHECK(cvis_pass_output(p, 0) == NULL);
+    int64_t s[2] = {1, 2};
+    cvis_tensor *d = NULL;
+    CHECK_OK(cvis_tensor_create(2, s, &d));
+    const cvis_tensor *dl[1] = {d};
+    CHECK_STATUS(cvis_pass_backward(p, 1, dl), CVIS_E_STATE);
+    CHECK_OK(cvis_pass_forward(p, x));
+    CHECK_OK(cvis_pass_backward(p, 1, dl));
+    cvis_tensor_free(d);
+    cvis_pass_free(p);
+    cvis_tensor_free(x);
+    cvis_model_free(m);
+}
+
 TEST_MAIN({
     test_failed_builder_with_weights();
     test_long_model_inputs_survive_tape_growth();
     test_add_needs_equal_shapes();
+    test_pass_after_model_change();
 })
