@@ -184,6 +184,16 @@ static int fresh(const cvis_pass *p)
     return p->forwarded && p->version == p->m->version;
 }
 
+const cvis_model *cvis__pass_model(const cvis_pass *p)
+{
+    return p->m;
+}
+
+int cvis__pass_has_weight_grads(const cvis_pass *p)
+{
+    return p->backwarded && p->weight_grads && fresh(p);
+}
+
 const cvis_tensor *cvis__pass_output(const cvis_pass *p, int k)
 {
     if (!fresh(p) || k < 0 || k >= p->m->n_out)

@@ -109,9 +109,60 @@ static void test_pass_after_model_change(void)
     cvis_model_free(m);
 }
 
+/* An optimizer stepped NaN gradients into the weights; step_model took a
+ * pass of any model (reading gradients sized for another model's weights)
+ * and did nothing, silently, without weight gradients. */
+static void test_optimizer_guards(void)
+{
+    cvis_optimizer *o = NULL;
+    CHECK_OK(cvis_optimizer_new(CVIS_OPTIMIZER_ADAM, 0.1, &o));
+    float w[2] = {1, 2}, g[2] = {NAN, 1};
+    CHECK_STATUS(cvis_optimizer_step(o, 0, w, g, 2), CVIS_E_NONFINITE);
+    CHECK(w[0] == 1 && w[1] == 2);
+
+    cvis_model *a = NULL, *b = NULL;
+    CHECK_OK(cvis_model_new(2, 2, 1, &a));
+    CHECK_OK(cvis_model_add_flatten(a, NULL, CVIS_PREV, NULL));
+    CHECK_OK(cvis_model_add_dense(a, NULL, CVIS_PREV, 2, CVIS_ACT_LINEAR, NULL));
+    CHECK_OK(cvis_model_new(2, 2, 1, &b));
+    CHECK_OK(cvis_model_add_flatten(b, NULL, CVIS_PREV, NULL));
+    CHECK_OK(cvis_model_add_dense(b, NULL, CVIS_PREV, 50, CVIS_ACT_LINEAR, NULL));
+    cvis_pass *pa = NULL, *pb = NULL;
+    CHECK_OK(cvis_pass_new(a, &pa));
+    CHECK_OK(cvis_pass_new(b, &pb));
+    cvis_tensor *x = filled(1, 2, 2, 1, 1.0f);
+    CHECK_OK(cvis_pass_forward(pa, x));
+    CHECK_OK(cvis_pass_backward(pa, 1, NULL));
+    CHECK_STATUS(cvis_optimizer_step_model(o, a, pa), CVIS_E_STATE); /* no weight gradients */
+    CHECK_OK(cvis_pass_set_int(pb, CVIS_PASS_WEIGHT_GRADS, 1));
+    CHECK_OK(cvis_pass_forward(pb, x));
+    CHECK_OK(cvis_pass_backward(pb, 1, NULL));
+    CHECK_STATUS(cvis_optimizer_step_model(o, a, pb), CVIS_E_INVALID_ARG);
+    CHECK_OK(cvis_optimizer_step_model(o, b, pb));
+    /* a submodel's pass steps the shared weights */
+    cvis_model *sub = NULL;
+    int last = -1;
+    CHECK_OK(cvis_model_submodel(b, 1, &last, &sub));
+    cvis_pass *ps = NULL;
+    CHECK_OK(cvis_pass_new(sub, &ps));
+    CHECK_OK(cvis_pass_set_int(ps, CVIS_PASS_WEIGHT_GRADS, 1));
+    CHECK_OK(cvis_pass_forward(ps, x));
+    CHECK_OK(cvis_pass_backward(ps, 1, NULL));
+    CHECK_OK(cvis_optimizer_step_model(o, b, ps));
+    cvis_pass_free(ps);
+    cvis_model_free(sub);
+    cvis_tensor_free(x);
+    cvis_pass_free(pa);
+    cvis_pass_free(pb);
+    cvis_model_free(a);
+    cvis_model_free(b);
+    cvis_optimizer_free(o);
+}
+
 TEST_MAIN({
     test_failed_builder_with_weights();
     test_long_model_inputs_survive_tape_growth();
     test_add_needs_equal_shapes();
     test_pass_after_model_change();
+    test_optimizer_guards();
 })
