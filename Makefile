@@ -58,10 +58,14 @@ $(STATIC): $(OBJS)
 	rm -f $@
 	ar rcs $@ $(OBJS)
 
+# The .pc file names PREFIX, LIBDIR and INCLUDEDIR, which may change from one
+# make call to the next: `install` writes it afresh with the current ones.
+PC_SED := sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|'
+
 $(BUILD)/cvis.pc: pkgconfig/cvis.pc.in include/cvis.h
 	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-		-e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(PC_SED) $< > $@
 
 -include $(DEPS)
 
@@ -109,6 +113,8 @@ check: all c-tests
 	@PYTHON="$(PYTHON)" BUILD="$(BUILD)" bash tests/run_all.sh
 
 # The whole suite with AddressSanitizer and UndefinedBehaviorSanitizer.
+# Its static library stays under build/asan, so that the normal build's
+# lib/libcvis.a is never replaced by an instrumented one.
 check-asan:
 	$(MAKE) BUILD=build/asan LIBOUT=build/asan/lib OPT="-O1" \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
@@ -122,7 +128,8 @@ install: all
 	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcvis.so
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
-	install -m 644 $(BUILD)/cvis.pc $(DESTDIR)$(LIBDIR)/pkgconfig/cvis.pc
+	$(PC_SED) pkgconfig/cvis.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/cvis.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/cvis.pc
 
 clean:
 	rm -rf $(BUILD) lib/libcvis.so* lib/libcvis.a

@@ -399,7 +399,7 @@ CVIS_API cvis_status cvis_optimizer_step_model(cvis_optimizer *o, cvis_model *m,
 /* Categorical cross-entropy of a softmax output against integer labels,
  * averaged over the batch, with its gradient with respect to the logits
  * written to d_logits (same shape as logits, may be NULL).  `logits` is
- * (B, classes) before softmax. */
+ * (B, classes) before softmax; `labels` holds B class indices. */
 CVIS_API cvis_status cvis_softmax_cross_entropy(const cvis_tensor *logits, const int *labels,
                                                 double *loss, cvis_tensor *d_logits);
 

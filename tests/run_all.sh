@@ -18,9 +18,10 @@ if [ -n "$PYTHON" ] && "$PYTHON" -c 'import pytest, numpy' 2>/dev/null; then
     CVIS_LIBRARY="$root/lib/libcvis.so" PYTHONPATH="$root/bindings/python" \
         "$PYTHON" -m pytest -q -rs "$root/tests/python" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
-    line=$(grep -E '^(=+ )?[0-9]+ (passed|failed)|^(=+ )?no tests ran' "$log" | tail -1)
-    py_passed=$(echo "$line" | sed -n 's/.* \{0,1\}\([0-9][0-9]*\) passed.*/\1/p')
-    py_failed=$(echo "$line" | grep -o '[0-9]* \(failed\|error\|errors\)' | awk '{s+=$1} END {print s+0}')
+    # pytest's last line: "[===] 3 failed, 12 passed, 1 skipped in 2.1s [===]"
+    line=$(grep -E '^(=+ )?[0-9]+ (passed|failed|skipped|errors?|deselected|xfailed|xpassed)|^(=+ )?no tests ran' "$log" | tail -1)
+    py_passed=$(echo "$line" | grep -o '[0-9][0-9]* passed' | awk '{s+=$1} END {print s+0}')
+    py_failed=$(echo "$line" | grep -o '[0-9][0-9]* \(failed\|error\|errors\)' | awk '{s+=$1} END {print s+0}')
     py_passed=${py_passed:-0}
     if [ -z "$line" ]; then py_failed=1; echo "pytest did not report a result"; fi
     # pytest's own verdict counts too (collection errors, no tests found)

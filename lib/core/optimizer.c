@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "optimizer.h"
+#include "tensor.h"
 
 typedef struct slot_state {
     float *m, *v;  /* first and second moments (or velocity) */
@@ -121,6 +122,8 @@ static cvis_status get_slot(cvis_optimizer *o, int slot, int64_t n, slot_state *
 cvis_status cvis__optimizer_step(cvis_optimizer *o, int slot, float *w, const float *g, int64_t n)
 {
     slot_state *s = NULL;
+    /* a NaN step would spread into the weights and every later output */
+    CVIS_TRY(cvis__check_finite(g, n, "the gradient"));
     CVIS_TRY(get_slot(o, slot, n, &s));
     s->t++;
     switch (o->kind) {

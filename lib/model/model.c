@@ -182,8 +182,6 @@ cvis_status cvis__model_add_layer(cvis_model *m, const char *name, const char *n
     cvis__layer l;
     memset(&l, 0, sizeof l);
     l.attr = attr;
-    l.n_w = n_w;
-    l.w = NULL;
     char auto_buf[256];
     int *ins = NULL;
     if (atomic_load(&g->refs) > 1) {
@@ -250,6 +248,8 @@ cvis_status cvis__model_add_layer(cvis_model *m, const char *name, const char *n
         l.w = cvis__calloc((size_t)n_w, sizeof *l.w);
         l.w_names = cvis__calloc((size_t)n_w, sizeof *l.w_names);
         l.w_trainable = cvis__calloc((size_t)n_w, 1);
+        if (l.w)
+            l.n_w = n_w; /* layer_release walks l.w up to n_w */
     }
     if (!l.name || !l.type || (n_w && (!l.w || !l.w_names || !l.w_trainable))) {
         st = cvis__fail(CVIS_E_NOMEM, "out of memory adding a layer");
@@ -269,6 +269,7 @@ cvis_status cvis__model_add_layer(cvis_model *m, const char *name, const char *n
     if (out_layer)
         *out_layer = g->n_layers;
     g->n_layers++;
+    m->version++;
     if (m->outputs_follow_last) {
         if (!m->out) {
             m->out = cvis__malloc(sizeof *m->out);
@@ -634,6 +635,19 @@ static cvis_status add_binary(cvis_model *m, const char *name, int kind, int a_i
     cvis__binary_attr a = {kind};
     int in[2] = {a_in, b_in};
     int add = kind == CVIS__BIN_ADD;
+    /* Same shapes only: the op would broadcast, and a rank-2 input against
+     * a rank-4 one would mix the images of a batch. */
+    cvis__shape sa, sb;
+    CVIS_CHECK_ARG(m, "model is NULL");
+    CVIS_TRY(input_shape_of(m, a_in, &sa));
+    CVIS_TRY(input_shape_of(m, b_in, &sb));
+    if (!cvis__shape_equal(&sa, &sb)) {
+        char ba[96], bb[96];
+        sa.d[0] = sb.d[0] = -1; /* the batch axis, printed as None */
+        return cvis__fail(CVIS_E_SHAPE, "%s: the inputs have shapes %s and %s; they must be equal",
+                          add ? "add" : "multiply", cvis__shape_str(&sa, ba, sizeof ba),
+                          cvis__shape_str(&sb, bb, sizeof bb));
+    }
     return add_plain(m, name, add ? "add" : "multiply", add ? "Add" : "Multiply", &cvis__op_binary,
                      &a, sizeof a, 2, in, out_layer);
 }
@@ -682,6 +696,7 @@ CVIS_API cvis_status cvis_model_set_outputs(cvis_model *m, int n, const int *lay
     m->out = out;
     m->n_out = n;
     m->outputs_follow_last = 0;
+    m->version++;
     return CVIS_OK;
 }
 

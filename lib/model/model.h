@@ -38,6 +38,7 @@ struct cvis_model {
     int n_out;
     int *out;
     int outputs_follow_last;  /* outputs are "the last layer" until set */
+    unsigned version;         /* bumped when layers or outputs change */
 };
 
 /* A new model with its own empty graph. */

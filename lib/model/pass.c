@@ -17,6 +17,7 @@ struct cvis_pass {
     unsigned char *needed;
     int in_slot;
     int forwarded;      /* a forward has run since the last change */
+    unsigned version;   /* the model's version at that forward */
     int backwarded;
     cvis_tensor *wviews;   /* weight-gradient views, per layer and weight */
     int *wview_base;       /* index of a layer's first view */
@@ -190,20 +191,38 @@ cvis_status cvis__pass_forward(cvis_pass *p, const cvis_tensor *x)
         if (i == p->grad_layer)
             cvis__tape_mark_grad(p->tape, p->slot[i]);
     }
+    p->version = m->version;
     p->forwarded = 1;
     return CVIS_OK;
 }
 
+/* 1 when the last forward's results still describe the model: layers
+ * added or outputs set since then make them stale. */
+static int fresh(const cvis_pass *p)
+{
+    return p->forwarded && p->version == p->m->version;
+}
+
+const cvis_model *cvis__pass_model(const cvis_pass *p)
+{
+    return p->m;
+}
+
+int cvis__pass_has_weight_grads(const cvis_pass *p)
+{
+    return p->backwarded && p->weight_grads && fresh(p);
+}
+
 const cvis_tensor *cvis__pass_output(const cvis_pass *p, int k)
 {
-    if (!p->forwarded || k < 0 || k >= p->m->n_out)
+    if (!fresh(p) || k < 0 || k >= p->m->n_out)
         return NULL;
     return cvis__tape_value(p->tape, p->slot[p->m->out[k]]);
 }
 
 const cvis_tensor *cvis__pass_layer_output(const cvis_pass *p, int layer)
 {
-    if (!p->forwarded || layer < 0 || layer >= p->n_layers || p->slot[layer] < 0)
+    if (!fresh(p) || layer < 0 || layer >= p->n_layers || p->slot[layer] < 0)
         return NULL;
     return cvis__tape_value(p->tape, p->slot[layer]);
 }
@@ -212,6 +231,9 @@ cvis_status cvis__pass_backward(cvis_pass *p, int n, const cvis_tensor *const *d
 {
     if (!p->forwarded)
         return cvis__fail(CVIS_E_STATE, "backward needs a forward first");
+    if (!fresh(p))
+        return cvis__fail(CVIS_E_STATE, "the model's layers or outputs changed since the "
+                                        "forward; run it again");
     if (n != p->m->n_out)
         return cvis__fail(CVIS_E_INVALID_ARG, "backward takes %d output gradients, not %d",
                           p->m->n_out, n);
@@ -241,21 +263,21 @@ cvis_status cvis__pass_backward(cvis_pass *p, int n, const cvis_tensor *const *d
 
 const cvis_tensor *cvis__pass_input_grad(const cvis_pass *p)
 {
-    if (!p->backwarded || !p->input_grad)
+    if (!p->backwarded || !fresh(p) || !p->input_grad)
         return NULL;
     return cvis__tape_grad(p->tape, p->in_slot);
 }
 
 const cvis_tensor *cvis__pass_layer_grad(const cvis_pass *p, int layer)
 {
-    if (!p->backwarded || layer < 0 || layer >= p->n_layers || p->slot[layer] < 0)
+    if (!p->backwarded || !fresh(p) || layer < 0 || layer >= p->n_layers || p->slot[layer] < 0)
         return NULL;
     return cvis__tape_grad(p->tape, p->slot[layer]);
 }
 
 const cvis_tensor *cvis__pass_weight_grad(cvis_pass *p, int layer, int k)
 {
-    if (!p->backwarded || !p->weight_grads || layer < 0 || layer >= p->n_layers ||
+    if (!p->backwarded || !fresh(p) || !p->weight_grads || layer < 0 || layer >= p->n_layers ||
         p->slot[layer] < 0)
         return NULL;
     const cvis__layer *l = &p->m->g->layers[layer];

@@ -17,6 +17,10 @@ cvis_status cvis__pass_backward(cvis_pass *p, int n, const cvis_tensor *const *d
 const cvis_tensor *cvis__pass_input_grad(const cvis_pass *p);
 const cvis_tensor *cvis__pass_layer_grad(const cvis_pass *p, int layer);
 const cvis_tensor *cvis__pass_weight_grad(cvis_pass *p, int layer, int k);
+/* The model the pass was made for. */
+const cvis_model *cvis__pass_model(const cvis_pass *p);
+/* 1 after a backward with weight gradients on, for the current model. */
+int cvis__pass_has_weight_grads(const cvis_pass *p);
 /* Checks a (B,H,W,C) batch against the model's input shape (and, for
  * cvis__check_input, that its values are finite). */
 cvis_status cvis__check_input_shape(const cvis_model *m, const cvis_tensor *x);

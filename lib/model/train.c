@@ -9,6 +9,20 @@
 CVIS_API cvis_status cvis_optimizer_step_model(cvis_optimizer *o, cvis_model *m, const cvis_pass *p)
 {
     CVIS_CHECK_ARG(o && m && p, "optimizer, model or pass is NULL");
+    if (cvis__pass_model(p)->g != m->g)
+        return cvis__fail(CVIS_E_INVALID_ARG, "the pass was made for another model");
+    if (!cvis__pass_has_weight_grads(p))
+        return cvis__fail(CVIS_E_STATE, "the pass holds no weight gradients: set "
+                                        "CVIS_PASS_WEIGHT_GRADS and run forward and backward");
+    /* all gradients checked first, so that a failure steps no weight */
+    for (int i = 0; i < m->g->n_layers; i++) {
+        const cvis__layer *l = &m->g->layers[i];
+        for (int k = 0; k < l->n_w; k++) {
+            const cvis_tensor *g = cvis__pass_weight_grad((cvis_pass *)p, i, k);
+            if (l->w_trainable[k] && g)
+                CVIS_TRY(cvis__check_finite(g->data, g->size, "a weight gradient"));
+        }
+    }
     int slot = 0;
     for (int i = 0; i < m->g->n_layers; i++) {
         cvis__layer *l = &m->g->layers[i];

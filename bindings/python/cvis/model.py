@@ -6,6 +6,7 @@ import weakref
 import numpy as np
 
 from ._native import api, model_p, pass_p, optimizer_p, tensor_p, c_int, c_int64, c_double
+from ._errors import ShapeError
 from ._tensor import Borrowed, adopt, copy_view
 
 ACTIVATIONS = {"linear": 0, None: 0, "relu": 1, "relu6": 2, "leaky_relu": 3, "sigmoid": 4,
@@ -307,7 +308,12 @@ class Optimizer:
 def softmax_cross_entropy(logits, labels):
     """(loss, d_logits) of softmax cross-entropy, averaged over the batch."""
     z = Borrowed(logits)
-    lab = np.ascontiguousarray(labels, dtype=np.intc)
+    lab = np.ascontiguousarray(labels, dtype=np.intc).reshape(-1)
+    if z.array.ndim != 2 or lab.size != z.array.shape[0]:
+        # the C function reads one label per row of logits
+        z.close()
+        raise ShapeError("softmax_cross_entropy: %d labels for logits of shape %s" % (
+            lab.size, z.array.shape))
     d = np.zeros(z.array.shape, dtype=np.float32)
     db = Borrowed(d)
     loss = c_double()
