@@ -103,9 +103,10 @@ test-deps: deps
 check: all c-tests
 	@PYTHON="$(PYTHON)" BUILD="$(BUILD)" bash tests/run_all.sh
 
-# The whole suite with AddressSanitizer and UndefinedBehaviorSanitizer.
+# The whole suite with AddressSanitizer and UndefinedBehaviorSanitizer.  The
+# instrumented static library stays under build/asan, apart from lib/libcvis.a.
 check-asan:
-	$(MAKE) BUILD=build/asan OPT="-O1" \
+	$(MAKE) BUILD=build/asan STATIC=build/asan/libcvis.a OPT="-O1" \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined" c-tests
 	@BUILD=build/asan SANITIZED=1 bash tests/run_c.sh
