@@ -452,7 +452,8 @@ CVIS_API cvis_status cvis_tensor_to_image(const cvis_tensor *x, int64_t index, f
                                           float hi, cvis_image **out);
 
 /* Colormaps, as matplotlib defines them: a 256-entry table, value v in
- * [0,1] picks entry min(floor(256 v), 255), each channel rounded to 8 bits. */
+ * [0,1] picks entry min(floor(256 v), 255); each channel is matplotlib's
+ * value rounded to 8 bits (nearest, ties to even: numpy's round). */
 typedef enum cvis_colormap {
     CVIS_CMAP_JET = 0,     /* blue - cyan - yellow - red, piecewise linear */
     CVIS_CMAP_VIRIDIS = 1, /* perceptually uniform, dark blue to yellow */

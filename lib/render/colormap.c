@@ -18,21 +18,29 @@ static const knot jet_red[] = {{0, 0}, {0.35, 0}, {0.66, 1}, {0.89, 1}, {1, 0.5}
 static const knot jet_green[] = {{0, 0}, {0.125, 0}, {0.375, 1}, {0.64, 1}, {0.91, 0}, {1, 0}};
 static const knot jet_blue[] = {{0, 0.5}, {0.11, 1}, {0.34, 1}, {0.65, 0}, {1, 0}};
 
-static double piecewise(const knot *k, int n, double x)
+/* The channel's value at table entry i (of 256), computed as matplotlib
+ * computes its table (positions scaled by 255, the distance within the
+ * segment times its rise, plus its start), so that values falling on exact
+ * halves of an 8-bit step round the same way. */
+static double piecewise(const knot *k, int n, int i)
 {
-    for (int i = 1; i < n; i++)
-        if (x <= k[i].x)
-            return k[i - 1].y + (k[i].y - k[i - 1].y) * (x - k[i - 1].x) / (k[i].x - k[i - 1].x);
+    double x = 255.0 * (i == 255 ? 1.0 : i * (1.0 / 255.0)); /* numpy's linspace */
+    for (int j = 1; j < n; j++)
+        if (x <= 255.0 * k[j].x) {
+            double x0 = 255.0 * k[j - 1].x, x1 = 255.0 * k[j].x;
+            return (x - x0) / (x1 - x0) * (k[j].y - k[j - 1].y) + k[j - 1].y;
+        }
     return k[n - 1].y;
 }
 
+/* v in [0,1] to 8 bits: nearest, ties to even (numpy's round). */
 static uint8_t to_byte(double v)
 {
     if (!(v > 0))
         return 0;
     if (v >= 1)
         return 255;
-    return (uint8_t)(v * 255.0 + 0.5);
+    return (uint8_t)nearbyint(v * 255.0);
 }
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof(a[0])))
@@ -43,9 +51,9 @@ cvis_status cvis__colormap_lut(cvis_colormap cmap, uint8_t lut[256][3])
         double x = i / 255.0;
         switch (cmap) {
         case CVIS_CMAP_JET:
-            lut[i][0] = to_byte(piecewise(jet_red, COUNT(jet_red), x));
-            lut[i][1] = to_byte(piecewise(jet_green, COUNT(jet_green), x));
-            lut[i][2] = to_byte(piecewise(jet_blue, COUNT(jet_blue), x));
+            lut[i][0] = to_byte(piecewise(jet_red, COUNT(jet_red), i));
+            lut[i][1] = to_byte(piecewise(jet_green, COUNT(jet_green), i));
+            lut[i][2] = to_byte(piecewise(jet_blue, COUNT(jet_blue), i));
             break;
         case CVIS_CMAP_VIRIDIS:
         case CVIS_CMAP_INFERNO: {

@@ -11,7 +11,7 @@ extern const float cvis__cmap_viridis[256][3];
 extern const float cvis__cmap_inferno[256][3];
 
 /* Fills the 256-entry 8-bit table of `cmap` (each channel rounded from the
- * map's definition).  CVIS_E_INVALID_ARG for an unknown map. */
+ * map's definition, ties to even).  CVIS_E_INVALID_ARG for an unknown map. */
 cvis_status cvis__colormap_lut(cvis_colormap cmap, uint8_t lut[256][3]);
 
 /* The table entry for v (v clipped to [0,1]; NaN counts as 0). */

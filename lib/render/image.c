@@ -220,22 +220,41 @@ CVIS_API cvis_status cvis_image_save_png(const cvis_image *img, const char *path
     return CVIS_OK;
 }
 
-/* PIL's NEAREST: output pixel x takes source floor((x + 0.5) * in / out). */
-static void resize_nearest(const cvis_image *in, cvis_image *out)
+/* Source index of each output pixel for nearest-neighbour resizing, as
+ * PIL's NEAREST computes it (and so Keras's load_img): the centre of output
+ * pixel i maps to (i + 0.5) * in / out, accumulated by repeated addition in
+ * double precision and truncated.  The accumulation matters: at exact
+ * halves (128 -> 40 has one at i = 7) its rounding picks the lower pixel,
+ * and we pick the same one. */
+static void nearest_indices(int64_t in, int64_t out, int64_t *idx)
 {
-    int c = in->channels;
-    for (int64_t y = 0; y < out->height; y++) {
-        int64_t sy = (int64_t)((y + 0.5) * in->height / out->height);
-        if (sy > in->height - 1)
-            sy = in->height - 1;
-        for (int64_t x = 0; x < out->width; x++) {
-            int64_t sx = (int64_t)((x + 0.5) * in->width / out->width);
-            if (sx > in->width - 1)
-                sx = in->width - 1;
-            memcpy(out->data + (y * out->width + x) * c, in->data + (sy * in->width + sx) * c,
-                   (size_t)c);
-        }
+    double step = (double)in / (double)out, pos = step * 0.5;
+    for (int64_t i = 0; i < out; i++) {
+        int64_t k = (int64_t)pos;
+        idx[i] = k < 0 ? 0 : k > in - 1 ? in - 1 : k;
+        pos += step;
     }
+}
+
+static cvis_status resize_nearest(const cvis_image *in, cvis_image *out)
+{
+    int64_t *xs, *ys;
+    CVIS_TRY(cvis__alloc(sizeof *xs * (size_t)out->width, "resize indices", (void **)&xs));
+    cvis_status st = cvis__alloc(sizeof *ys * (size_t)out->height, "resize indices", (void **)&ys);
+    if (st != CVIS_OK) {
+        cvis__free(xs);
+        return st;
+    }
+    nearest_indices(in->width, out->width, xs);
+    nearest_indices(in->height, out->height, ys);
+    int c = in->channels;
+    for (int64_t y = 0; y < out->height; y++)
+        for (int64_t x = 0; x < out->width; x++)
+            memcpy(out->data + (y * out->width + x) * c, in->data + (ys[y] * in->width + xs[x]) * c,
+                   (size_t)c);
+    cvis__free(xs);
+    cvis__free(ys);
+    return CVIS_OK;
 }
 
 CVIS_API cvis_status cvis_image_resize(const cvis_image *img, int width, int height,
@@ -250,7 +269,7 @@ CVIS_API cvis_status cvis_image_resize(const cvis_image *img, int width, int hei
     CVIS_TRY(cvis__image_make(width, height, img->channels, 0, &r));
     cvis_status st = CVIS_OK;
     if (filter == CVIS_RESIZE_NEAREST)
-        resize_nearest(img, r);
+        st = resize_nearest(img, r);
     else
         st = cvis__stb_resize(img->data, img->width, img->height, r->data, width, height,
                               img->channels, filter == CVIS_RESIZE_SMOOTH);

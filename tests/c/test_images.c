@@ -358,6 +358,43 @@ static void test_bad_files(void)
     CHECK(unsafe == 0);
 }
 
+/* A JPEG whose Huffman table declares more than 256 codes: the stb in use
+ * would write past its tables; the library must refuse it first. */
+static void test_jpeg_huffman_overflow(void)
+{
+    uint8_t b[sizeof jpeg_baseline];
+    memcpy(b, jpeg_baseline, sizeof b);
+    size_t at = 0;
+    for (size_t i = 2; i + 1 < sizeof b; i++)
+        if (b[i] == 0xFF && b[i + 1] == 0xC4) {
+            at = i;
+            break;
+        }
+    CHECK(at > 0);
+    if (!at)
+        return;
+    for (int k = 0; k < 16; k++)
+        b[at + 5 + k] = 0xFF; /* 16 * 255 codes */
+    cvis_image *img = NULL;
+    CHECK_STATUS(cvis_image_load_memory(b, (int64_t)sizeof b, &img), CVIS_E_FORMAT);
+    CHECK(strstr(cvis_last_error(), "Huffman") != NULL);
+    CHECK(img == NULL);
+    /* the same count hidden after the frame header, among the scan data */
+    memcpy(b, jpeg_baseline, sizeof b);
+    size_t sos = 0;
+    for (size_t i = 2; i + 1 < sizeof b; i++)
+        if (b[i] == 0xFF && b[i + 1] == 0xDA)
+            sos = i;
+    CHECK(sos > 0 && sos + 40 < sizeof b);
+    if (sos && sos + 40 < sizeof b) {
+        size_t p = sos + 20;
+        const uint8_t dht[5] = {0xFF, 0xC4, 0x00, 0x40, 0x10};
+        memcpy(b + p, dht, 5);
+        memset(b + p + 5, 0xFF, 16);
+        CHECK(decode_is_safe(b, sizeof b, NULL));
+    }
+}
+
 static void test_hostile_headers(void)
 {
     uint8_t b[128];
@@ -622,6 +659,7 @@ TEST_MAIN({
     test_gif();
     test_bad_files();
     test_hostile_headers();
+    test_jpeg_huffman_overflow();
     test_resize();
     test_tensor_round_trip();
     char cmd[128];
