@@ -2,6 +2,7 @@
  * lossless ones; resizing; images <-> tensors; and missing, empty,
  * truncated, corrupt and hostile files, which must fail with a message
  * and never crash, leak or allocate without bound. */
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -461,6 +462,54 @@ static void test_hostile_headers(void)
     free(png);
 }
 
+/* Loads from several threads at once, good and bad files mixed: each
+ * thread must get its own results and its own error messages. */
+typedef struct load_job {
+    const uint8_t *png;
+    size_t png_len;
+    int wrong;
+} load_job;
+
+static void *load_many(void *arg)
+{
+    load_job *job = arg;
+    for (int i = 0; i < 40; i++) {
+        cvis_image *img = NULL;
+        if (cvis_image_load_memory(job->png, (int64_t)job->png_len, &img) != CVIS_OK ||
+            !same_as_pattern(img))
+            job->wrong++;
+        cvis_image_free(img);
+        img = NULL;
+        if (cvis_image_load_memory(jpeg_progressive, 100, &img) == CVIS_OK ||
+            strstr(cvis_last_error(), "JPEG") == NULL)
+            job->wrong++;
+        cvis_image_free(img);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    size_t n = 0;
+    uint8_t *png = read_bytes("p.png", &n);
+    CHECK(png != NULL);
+    if (!png)
+        return;
+    pthread_t t[4];
+    load_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (load_job){png, n, 0};
+        CHECK(pthread_create(&t[i], NULL, load_many, &jobs[i]) == 0);
+    }
+    int wrong = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        wrong += jobs[i].wrong;
+    }
+    CHECK(wrong == 0);
+    free(png);
+}
+
 static void test_resize(void)
 {
     cvis_image *a = NULL, *b = NULL;
@@ -660,6 +709,7 @@ TEST_MAIN({
     test_bad_files();
     test_hostile_headers();
     test_jpeg_huffman_overflow();
+    test_threads();
     test_resize();
     test_tensor_round_trip();
     char cmd[128];
