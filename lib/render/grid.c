@@ -176,32 +176,83 @@ static cvis_status wrap_text(const char *text, int max_w, cvis__buf *out, int *n
     return CVIS_OK;
 }
 
-/* Draws a title centred over [x, x + w): at TEXT_SCALE if it fits, else at
- * scale 1, else as much of it as fits followed by "..". */
-static cvis_status draw_title(cvis_image *img, int x, int y, int w, const char *title)
+/* How a title sits in a cell w pixels wide: one line at TEXT_SCALE if it
+ * fits; else two lines at TEXT_SCALE, broken at the space that balances
+ * them best, if both fit; else one line at scale 1, shortened with ".."
+ * if need be. */
+typedef struct title_layout {
+    int scale;
+    int split; /* index of the space that ends the first line, or -1 */
+    int lines;
+} title_layout;
+
+static title_layout layout_title(const char *t, int w)
 {
-    int scale = TEXT_SCALE;
-    if (cvis__text_width(title, scale) > w) {
-        scale = 1;
-        y += CVIS__FONT_LINE_HEIGHT / 2; /* keep it vertically centred in the band */
+    title_layout L = {TEXT_SCALE, -1, 1};
+    if (cvis__text_width(t, TEXT_SCALE) <= w)
+        return L;
+    int best_w = w + 1;
+    for (int i = 0; t[i]; i++) {
+        if (t[i] != ' ')
+            continue;
+        int a = cvis__text_width_n(t, i, TEXT_SCALE), b = cvis__text_width(t + i + 1, TEXT_SCALE);
+        int widest = a > b ? a : b;
+        if (widest < best_w) {
+            best_w = widest;
+            L.split = i;
+        }
     }
+    if (L.split >= 0) {
+        L.lines = 2;
+        return L;
+    }
+    L.scale = 1;
+    return L;
+}
+
+/* A copy of a title on one line ('\n' read as a space).  Caller frees. */
+static char *flat_title(const char *title)
+{
     size_t n = strlen(title);
-    char *shown = cvis__malloc(n + 3);
-    if (!shown)
-        return cvis__fail(CVIS_E_NOMEM, "out of memory drawing a title");
-    memcpy(shown, title, n + 1);
-    for (char *c = shown; *c; c++)
+    char *t = cvis__malloc(n + 3); /* room to shorten it with ".." */
+    if (!t)
+        return NULL;
+    memcpy(t, title, n + 1);
+    for (char *c = t; *c; c++)
         if (*c == '\n')
             *c = ' ';
-    if (cvis__text_width(shown, scale) > w) {
-        int dots = cvis__text_width("..", scale), k = (int)n;
-        while (k > 0 && cvis__text_width_n(shown, k, scale) + dots > w)
-            k--;
-        memcpy(shown + k, "..", 3);
+    return t;
+}
+
+static void draw_centred(cvis_image *img, int x, int y, int w, const char *text, int scale)
+{
+    cvis__draw_text(img, x + (w - cvis__text_width(text, scale)) / 2, y, text, scale, ink);
+}
+
+/* Draws a title over [x, x + w), its last line ending at the band's
+ * bottom (y_bottom), just above the picture. */
+static cvis_status draw_title(cvis_image *img, int x, int y_bottom, int w, const char *title)
+{
+    char *t = flat_title(title);
+    if (!t)
+        return cvis__fail(CVIS_E_NOMEM, "out of memory drawing a title");
+    title_layout L = layout_title(t, w);
+    int line_h = CVIS__FONT_LINE_HEIGHT * L.scale;
+    int y = y_bottom - L.lines * line_h;
+    if (L.lines == 2) {
+        t[L.split] = 0;
+        draw_centred(img, x, y, w, t, L.scale);
+        draw_centred(img, x, y + line_h, w, t + L.split + 1, L.scale);
+    } else {
+        if (cvis__text_width(t, L.scale) > w) {
+            int dots = cvis__text_width("..", L.scale), k = (int)strlen(t);
+            while (k > 0 && cvis__text_width_n(t, k, L.scale) + dots > w)
+                k--;
+            memcpy(t + k, "..", 3);
+        }
+        draw_centred(img, x, y, w, t, L.scale);
     }
-    int tw = cvis__text_width(shown, scale);
-    cvis__draw_text(img, x + (w - tw) / 2, y, shown, scale, ink);
-    cvis__free(shown);
+    cvis__free(t);
     return CVIS_OK;
 }
 
@@ -209,10 +260,19 @@ CVIS_API cvis_status cvis_grid_render(const cvis_grid *g, cvis_image **out)
 {
     CVIS_CHECK_ARG(g, "grid is NULL");
     CVIS_CHECK_ARG(out, "out is NULL");
-    int n = g->rows * g->cols, any_title = 0;
-    for (int i = 0; i < n; i++)
-        any_title |= g->titles[i] != NULL;
-    int64_t title_h = any_title ? CVIS__FONT_LINE_HEIGHT * TEXT_SCALE + 2 : 0;
+    /* the title band is as tall as the tallest title needs */
+    int n = g->rows * g->cols, title_lines = 0;
+    for (int i = 0; i < n; i++) {
+        if (!g->titles[i])
+            continue;
+        char *t = flat_title(g->titles[i]);
+        if (!t)
+            return cvis__fail(CVIS_E_NOMEM, "out of memory laying out titles");
+        int lines = layout_title(t, g->cell_w).lines;
+        title_lines = lines > title_lines ? lines : title_lines;
+        cvis__free(t);
+    }
+    int64_t title_h = title_lines ? (int64_t)title_lines * CVIS__FONT_LINE_HEIGHT * TEXT_SCALE + 2 : 0;
     int64_t W = 2 * MARGIN + (int64_t)g->cols * g->cell_w + (int64_t)(g->cols - 1) * GAP;
     int64_t H = 2 * MARGIN + (int64_t)g->rows * (title_h + g->cell_h) + (int64_t)(g->rows - 1) * GAP;
     cvis__buf caption = {0};
@@ -244,7 +304,7 @@ CVIS_API cvis_status cvis_grid_render(const cvis_grid *g, cvis_image **out)
             int x0 = MARGIN + c * (g->cell_w + GAP);
             int y0 = MARGIN + r * (int)(title_h + g->cell_h + GAP);
             if (g->titles[k] && st == CVIS_OK)
-                st = draw_title(img, x0, y0, g->cell_w, g->titles[k]);
+                st = draw_title(img, x0, y0 + (int)title_h - 2, g->cell_w, g->titles[k]);
             const cvis_image *cell = g->cells[k];
             if (!cell)
                 continue;

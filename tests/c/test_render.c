@@ -252,21 +252,26 @@ static void test_grid(void)
     cvis_image *img = NULL;
     CHECK_OK(cvis_grid_render(g, &img));
     if (img) {
-        /* width: 2 * 10 margin + 3 * 56 + 2 * 8 gap = 204.  height: margins
-         * 20, 2 rows of (26 title + 56) + 8 gap, then 8 + 24 per caption line. */
-        int lines = (cvis_image_height(img) - (20 + 2 * 82 + 8) - 8) / 24;
+        /* width: 2 * 10 margin + 3 * 56 + 2 * 8 gap = 204.  "f0 c0" is too
+         * wide for 56 pixels at scale 2, so titles take two lines: a band
+         * of 2 * 24 + 2.  height: margins 20, 2 rows of (50 + 56) + 8 gap,
+         * then 8 + 24 per caption line. */
+        const int row_h = 50 + 56, cells_h = 20 + 2 * row_h + 8;
+        int lines = (cvis_image_height(img) - cells_h - 8) / 24;
         CHECK(cvis_image_width(img) == 204);
-        CHECK(lines >= 2 && cvis_image_height(img) == 20 + 2 * 82 + 8 + 8 + 24 * lines);
+        CHECK(lines >= 2 && cvis_image_height(img) == cells_h + 8 + 24 * lines);
         CHECK(rgb_is(img, 0, 0, 255, 255, 255)); /* white background */
-        /* a title is drawn in dark ink in the band above the first cell */
-        CHECK(dark_pixels(img, 10, 10, 66, 36) > 10);
+        /* a title is drawn in dark ink in the band above the first cell,
+         * on two lines */
+        CHECK(dark_pixels(img, 10, 10, 66, 34) > 10);
+        CHECK(dark_pixels(img, 10, 34, 66, 60) > 10);
         /* the cell holds the filter scaled 8x with nearest neighbour: the
          * filter's pixel (3,3) covers cell pixels 24..31 */
         int v = (3 * 7 + 3) * 37 % 256;
-        CHECK(rgb_is(img, 10 + 24, 36 + 24, v, v, v));
-        CHECK(rgb_is(img, 10 + 31, 36 + 31, v, v, v));
+        CHECK(rgb_is(img, 10 + 24, 60 + 24, v, v, v));
+        CHECK(rgb_is(img, 10 + 31, 60 + 31, v, v, v));
         /* the caption is below the cells */
-        CHECK(dark_pixels(img, 10, 20 + 2 * 82 + 8, 194, cvis_image_height(img)) > 50);
+        CHECK(dark_pixels(img, 10, cells_h, 194, cvis_image_height(img)) > 50);
         CHECK_OK(cvis_image_save_png(img, path_of("filters_grid.png")));
     }
     cvis_image_free(img);
@@ -334,6 +339,41 @@ static void test_grid(void)
     cvis_grid_free(g);
 }
 
+/* One panel per image and method, the class name as title: overlays of
+ * three maps on the scene with three colormaps. */
+static void test_method_panels(void)
+{
+    cvis_image *scene = make_scene(128, 128);
+    cvis_grid *g = NULL;
+    CHECK_OK(cvis_grid_new(1, 3, 128, 128, &g));
+    const char *titles[3] = {"Goldfish", "Bear", "Assault rifle"};
+    const cvis_colormap maps[3] = {CVIS_CMAP_JET, CVIS_CMAP_VIRIDIS, CVIS_CMAP_INFERNO};
+    for (int k = 0; g && scene && k < 3; k++) {
+        static float cam[8][8];
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 8; x++) {
+                double dx = x - (2.0 + 2.0 * k), dy = y - (5.0 - 1.5 * k);
+                cam[y][x] = (float)exp(-(dx * dx + dy * dy) / 4.0);
+            }
+        cvis_image *o = NULL;
+        CHECK_OK(cvis_image_overlay(scene, &cam[0][0], 8, 8, maps[k], 0.5f, &o));
+        if (o)
+            CHECK_OK(cvis_grid_set(g, 0, k, o, titles[k]));
+        cvis_image_free(o);
+    }
+    CHECK_OK(cvis_grid_set_caption(g, "Grad-CAM (jet), Grad-CAM++ (viridis), Score-CAM "
+                                      "(inferno), alpha 0.5."));
+    cvis_image *pic = NULL;
+    CHECK_OK(cvis_grid_render(g, &pic));
+    if (pic) {
+        CHECK(cvis_image_width(pic) == 20 + 3 * 128 + 2 * 8);
+        CHECK_OK(cvis_image_save_png(pic, path_of("methods.png")));
+    }
+    cvis_image_free(pic);
+    cvis_grid_free(g);
+    cvis_image_free(scene);
+}
+
 static char *read_text(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -358,6 +398,7 @@ static void test_report(void)
     CHECK_OK(cvis_report_add_image(r, "filters_grid.png", "Filters of the first layer"));
     CHECK_OK(cvis_report_add_image(r, "overlay.png", "Grad-CAM over the scene <script>x</script>"));
     CHECK_OK(cvis_report_add_image(r, "feature_maps.png", "Feature maps"));
+    CHECK_OK(cvis_report_add_image(r, "methods.png", "One panel per image and method"));
     CHECK_OK(cvis_report_add_image(r, "colorbar_0.png", "jet"));
     CHECK_OK(cvis_report_add_image(r, "sub dir/a#b.png", "odd name"));
     cvis_image *tiny = NULL;
@@ -411,6 +452,7 @@ TEST_MAIN({
     test_overlay();
     test_text();
     test_grid();
+    test_method_panels();
     test_report();
     if (!keep) {
         char cmd[192];
