@@ -564,6 +564,154 @@ CVIS_API cvis_status cvis_model_get_filters_normalized(const cvis_model *m, int 
  * with cvis_tensor_free. */
 CVIS_API cvis_status cvis_model_feature_maps(const cvis_model *m, const cvis_tensor *x, int n,
                                              const int *layers, cvis_tensor **outs);
+/* ------------------------------------------------- images and pictures */
+
+/* An 8-bit image: `height` rows of `width` pixels of `channels` bytes each
+ * (1 = gray, 3 = RGB, 4 = RGBA), rows packed top to bottom.  Images are
+ * what files are decoded into and what pictures are rendered as; tensors
+ * are what models see.  An image may be read by several threads at once. */
+typedef struct cvis_image cvis_image;
+
+/* A new zero-filled (black) image; channels 1, 3 or 4.  Caller frees with
+ * cvis_image_free. */
+CVIS_API cvis_status cvis_image_new(int width, int height, int channels, cvis_image **out);
+/* Decodes a JPEG, PNG, BMP, TGA or GIF (its first frame) file into an RGB
+ * image (gray is repeated, alpha dropped).  The header is checked before any
+ * pixel buffer is made: a damaged file gives CVIS_E_FORMAT, a missing one
+ * CVIS_E_IO, one that declares more than 65536 pixels per side or more
+ * memory than the allocation limit CVIS_E_LIMIT.  Caller frees with
+ * cvis_image_free. */
+CVIS_API cvis_status cvis_image_load(const char *path, cvis_image **out);
+/* The same from `size` bytes in memory (read during the call only). */
+CVIS_API cvis_status cvis_image_load_memory(const void *data, int64_t size, cvis_image **out);
+/* Writes img as a PNG file (gray, RGB or RGBA as the image is). */
+CVIS_API cvis_status cvis_image_save_png(const cvis_image *img, const char *path);
+/* Size and pixels; 0 / NULL for NULL.  The data is owned by the image and
+ * may be written through (width*height*channels bytes). */
+CVIS_API int cvis_image_width(const cvis_image *img);
+CVIS_API int cvis_image_height(const cvis_image *img);
+CVIS_API int cvis_image_channels(const cvis_image *img);
+CVIS_API uint8_t *cvis_image_data(const cvis_image *img);
+CVIS_API void cvis_image_free(cvis_image *img);
+
+typedef enum cvis_resize_filter {
+    /* Antialiased resampling: Mitchell filter when shrinking, Catmull-Rom
+     * when enlarging. */
+    CVIS_RESIZE_SMOOTH = 0,
+    /* The source pixel whose area holds the output pixel's centre, as
+     * PIL's NEAREST (and so Keras's load_img default) picks it. */
+    CVIS_RESIZE_NEAREST = 1,
+    /* Triangle filter: bilinear when enlarging, averaging when shrinking. */
+    CVIS_RESIZE_BILINEAR = 2
+} cvis_resize_filter;
+
+/* A resized copy with the same channels.  Caller frees with cvis_image_free. */
+CVIS_API cvis_status cvis_image_resize(const cvis_image *img, int width, int height,
+                                       cvis_resize_filter filter, cvis_image **out);
+
+/* A batch tensor (n, height, width, 3) of float32 from n images, each
+ * value v/255 in [0,1] (the tutorial's `img / 255`).  Images of another
+ * size are resized with CVIS_RESIZE_SMOOTH (resize them yourself first to
+ * choose the filter); gray images are repeated to RGB, alpha is dropped.
+ * height = width = 0 takes the first image's size.  Caller frees with
+ * cvis_tensor_free. */
+CVIS_API cvis_status cvis_images_to_tensor(int n, const cvis_image *const *imgs, int height,
+                                           int width, cvis_tensor **out);
+/* The same with per-channel normalization: x = (v/255 - mean[c]) / std[c]
+ * (torchvision's Normalize).  mean and std hold 3 floats; std must be
+ * non-zero. */
+CVIS_API cvis_status cvis_images_to_tensor_normalized(int n, const cvis_image *const *imgs,
+                                                      int height, int width, const float *mean,
+                                                      const float *std, cvis_tensor **out);
+/* Image `index` of a batch x for display: x is (B,H,W,C) with C 1, 3 or 4,
+ * or (B,H,W) for gray; values map linearly from [lo, hi] to 0..255, rounded
+ * and clipped (NaN gives 0).  Caller frees with cvis_image_free. */
+CVIS_API cvis_status cvis_tensor_to_image(const cvis_tensor *x, int64_t index, float lo,
+                                          float hi, cvis_image **out);
+
+/* Colormaps, as matplotlib defines them: a 256-entry table, value v in
+ * [0,1] picks entry min(floor(256 v), 255); each channel is matplotlib's
+ * value rounded to 8 bits (nearest, ties to even: numpy's round). */
+typedef enum cvis_colormap {
+    CVIS_CMAP_JET = 0,     /* blue - cyan - yellow - red, piecewise linear */
+    CVIS_CMAP_VIRIDIS = 1, /* perceptually uniform, dark blue to yellow */
+    CVIS_CMAP_INFERNO = 2, /* perceptually uniform, black to pale yellow */
+    CVIS_CMAP_GRAY = 3     /* black to white */
+} cvis_colormap;
+
+/* An RGB picture of a height x width float map (row-major).  With
+ * `normalize`, the map is first scaled by its own min and max (a constant
+ * map becomes all zeros); otherwise values are clipped to [0,1].  Values
+ * must be finite (CVIS_E_NONFINITE).  Caller frees with cvis_image_free. */
+CVIS_API cvis_status cvis_map_to_image(const float *map, int64_t height, int64_t width,
+                                       cvis_colormap cmap, int normalize, cvis_image **out);
+/* A heatmap over a picture: out = (1 - alpha) * base + alpha * cmap(map),
+ * rounded, RGB, of the base's size (the tutorial uses jet and alpha 0.5).
+ * The mh x mw map is resized bilinearly (aligned corners) to the base's
+ * size when the sizes differ; its values are clipped to [0,1] (normalize
+ * it first if needed) and must be finite.  alpha in [0,1].  A gray base is
+ * repeated to RGB, an RGBA base has its alpha dropped.  Caller frees with
+ * cvis_image_free. */
+CVIS_API cvis_status cvis_image_overlay(const cvis_image *base, const float *map, int64_t mh,
+                                        int64_t mw, cvis_colormap cmap, float alpha,
+                                        cvis_image **out);
+
+/* Text, in a small built-in bitmap font (printable ASCII; other bytes are
+ * shown as '?').  Glyphs are 12 * scale pixels high a line ('\n' starts a
+ * new line), and the color is 0xRRGGBB.  Text may run past the image's
+ * edges; what falls outside is clipped. */
+CVIS_API cvis_status cvis_image_draw_text(cvis_image *img, int x, int y, const char *text,
+                                          int scale, uint32_t rgb);
+/* The width in pixels of the longest line of text at `scale`. */
+CVIS_API int cvis_text_width(const char *text, int scale);
+
+/* A grid of pictures with a title above each cell and a caption below, on
+ * white: filters (rows = filters, columns = input channels), feature maps,
+ * or one panel per image and method. */
+typedef struct cvis_grid cvis_grid;
+
+/* rows x cols cells of cell_width x cell_height pixels.  Caller frees with
+ * cvis_grid_free. */
+CVIS_API cvis_status cvis_grid_new(int rows, int cols, int cell_width, int cell_height,
+                                   cvis_grid **out);
+/* Puts a copy of img (scaled to fit the cell, aspect kept, centred) in a
+ * cell, with an optional title (NULL: none).  Enlarging uses nearest
+ * neighbour, so a 7x7 filter shows crisp pixels; shrinking averages.  The
+ * grid keeps no reference to img or title. */
+CVIS_API cvis_status cvis_grid_set(cvis_grid *g, int row, int col, const cvis_image *img,
+                                   const char *title);
+/* Text under the grid, wrapped to its width; NULL or "" for none. */
+CVIS_API cvis_status cvis_grid_set_caption(cvis_grid *g, const char *text);
+/* The picture (RGB).  Empty cells stay white.  Caller frees with
+ * cvis_image_free. */
+CVIS_API cvis_status cvis_grid_render(const cvis_grid *g, cvis_image **out);
+CVIS_API void cvis_grid_free(cvis_grid *g);
+
+/* A static HTML page that shows the pictures of a run with captions,
+ * sections and tables: inline style, no script, nothing fetched from the
+ * network; all text is escaped. */
+typedef struct cvis_report cvis_report;
+
+/* Caller frees with cvis_report_free. */
+CVIS_API cvis_status cvis_report_new(const char *title, cvis_report **out);
+/* A heading (may be NULL) and paragraphs of text (may be NULL; a blank line
+ * separates paragraphs). */
+CVIS_API cvis_status cvis_report_add_section(cvis_report *r, const char *heading,
+                                             const char *text);
+/* A picture by its path relative to the page (no scheme, no absolute
+ * path: the page and its pictures travel together), with a caption. */
+CVIS_API cvis_status cvis_report_add_image(cvis_report *r, const char *relative_path,
+                                           const char *caption);
+/* A picture embedded in the page itself (as PNG data), with a caption. */
+CVIS_API cvis_status cvis_report_add_image_inline(cvis_report *r, const cvis_image *img,
+                                                  const char *caption);
+/* A table of rows x cols cells given row by row; the first row is the
+ * header.  NULL cells are empty. */
+CVIS_API cvis_status cvis_report_add_table(cvis_report *r, int rows, int cols,
+                                           const char *const *cells);
+/* Writes the page (UTF-8). */
+CVIS_API cvis_status cvis_report_save(const cvis_report *r, const char *path);
+CVIS_API void cvis_report_free(cvis_report *r);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,9 @@ from .methods import (Score, CategoricalScore, BinaryScore, InactiveScore, Custo
                       saliency, smoothgrad, gradcam, gradcam_plus_plus, layercam, scorecam,
                       activation_maximization, Jitter, Rotate2D, Scale, TotalVariation2D, Norm,
                       Adam, RMSprop, SGD, Progress, normalized_filters, feature_maps)
+from . import images
+from .images import (load_image, load_images, decode_image, resize, to_tensor, to_image, colormap,
+                     overlay, save_png, draw_text, Grid, Report)
 
 __version__ = _lib.cvis_version_string().decode()
 version = _lib.cvis_version()
