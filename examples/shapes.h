@@ -46,6 +46,13 @@ static int shapes_inside(int c, double x, double y, double cx, double cy, double
     return fabs(u) <= (v + r) / h * r * 0.866 * 2 / 1.5 * 1.0;
 }
 
+/* How far (in pixels) the object's centre may stray from the image's
+ * centre; the tutorial's network flattens its last feature map into a
+ * dense layer, which must see an object at every place it may appear. */
+#ifndef SHAPES_SPREAD
+#define SHAPES_SPREAD 20
+#endif
+
 /* Image `index` of the dataset `seed`: pixels (128*128*3 floats in [0,1],
  * HWC), its class, and its object mask (128*128 bytes, 1 on the object).
  * mask may be NULL. */
@@ -97,8 +104,10 @@ static int shapes_image(uint64_t seed, uint64_t index, float *pixels, unsigned c
     }
     /* the object */
     double rad = 14 + shapes_uniform(&r) * 14;
-    double cx = rad + 2 + shapes_uniform(&r) * (S - 2 * rad - 4);
-    double cy = rad + 2 + shapes_uniform(&r) * (S - 2 * rad - 4);
+    double room = S / 2.0 - rad - 2;  /* the object stays inside the image */
+    double spread = SHAPES_SPREAD < room ? SHAPES_SPREAD : room;
+    double cx = S / 2.0 + (2 * shapes_uniform(&r) - 1) * spread;
+    double cy = S / 2.0 + (2 * shapes_uniform(&r) - 1) * spread;
     double ang = shapes_uniform(&r) * 2 * M_PI;
     double col[3];
     do {
