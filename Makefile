@@ -98,9 +98,21 @@ deps:
 	@bash tools/deps.sh build
 
 # The README's two commands.  Each installs what it needs first.
+# make demo trains the tutorial's network once (the weights are cached in
+# build/demo) and then draws the whole tutorial into build/demo/index.html.
+DEMO_DIR ?= $(BUILD)/demo
+DEMO_WEIGHTS := $(DEMO_DIR)/tutorial_model.npz
+DEMO_TRAIN_ARGS ?=
+DEMO_ARGS ?=
 demo: deps
 	@$(MAKE) --no-print-directory all
-	./$(BUILD)/examples/layers
+	@mkdir -p $(DEMO_DIR)
+	@start=$$(date +%s); \
+	if [ ! -f $(DEMO_WEIGHTS) ]; then \
+		./$(BUILD)/examples/train_shapes -o $(DEMO_WEIGHTS) $(DEMO_TRAIN_ARGS) || exit 1; \
+	else echo "using the trained weights in $(DEMO_WEIGHTS) (delete them to train again)"; fi; \
+	./$(BUILD)/examples/demo -w $(DEMO_WEIGHTS) -o $(DEMO_DIR) $(DEMO_ARGS) || exit 1; \
+	echo "make demo: $$(( $$(date +%s) - start )) s in all"
 
 test: test-deps
 	@$(MAKE) --no-print-directory check
