@@ -52,6 +52,20 @@ static int shapes_inside(int c, double x, double y, double cx, double cy, double
 #ifndef SHAPES_SPREAD
 #define SHAPES_SPREAD 20
 #endif
+/* The object's radius range and the most clutter items. */
+#ifndef SHAPES_RADIUS_MIN
+#define SHAPES_RADIUS_MIN 14
+#endif
+#ifndef SHAPES_RADIUS_MAX
+#define SHAPES_RADIUS_MAX 28
+#endif
+#ifndef SHAPES_CLUTTER
+#define SHAPES_CLUTTER 7
+#endif
+/* 1: objects turn by a random angle; 0: squares and triangles stand upright. */
+#ifndef SHAPES_ROTATE
+#define SHAPES_ROTATE 1
+#endif
 
 /* Image `index` of the dataset `seed`: pixels (128*128*3 floats in [0,1],
  * HWC), its class, and its object mask (128*128 bytes, 1 on the object).
@@ -77,7 +91,7 @@ static int shapes_image(uint64_t seed, uint64_t index, float *pixels, unsigned c
                 pixels[(y * S + x) * 3 + c] = (float)v;
             }
     /* clutter: lines and small blobs of random colours */
-    int n_clutter = 3 + (int)(shapes_uniform(&r) * 5);
+    int n_clutter = (int)(shapes_uniform(&r) * (SHAPES_CLUTTER + 1));
     for (int k = 0; k < n_clutter; k++) {
         double col[3];
         for (int c = 0; c < 3; c++)
@@ -103,12 +117,12 @@ static int shapes_image(uint64_t seed, uint64_t index, float *pixels, unsigned c
         }
     }
     /* the object */
-    double rad = 14 + shapes_uniform(&r) * 14;
+    double rad = SHAPES_RADIUS_MIN + shapes_uniform(&r) * (SHAPES_RADIUS_MAX - SHAPES_RADIUS_MIN);
     double room = S / 2.0 - rad - 2;  /* the object stays inside the image */
     double spread = SHAPES_SPREAD < room ? SHAPES_SPREAD : room;
     double cx = S / 2.0 + (2 * shapes_uniform(&r) - 1) * spread;
     double cy = S / 2.0 + (2 * shapes_uniform(&r) - 1) * spread;
-    double ang = shapes_uniform(&r) * 2 * M_PI;
+    double ang = shapes_uniform(&r) * 2 * M_PI * SHAPES_ROTATE;
     double col[3];
     do {
         for (int c = 0; c < 3; c++)

@@ -396,6 +396,12 @@ CVIS_API cvis_status cvis_optimizer_step(cvis_optimizer *o, int slot, float *par
 CVIS_API cvis_status cvis_optimizer_step_model(cvis_optimizer *o, cvis_model *m,
                                                const cvis_pass *p);
 
+/* The same for one layer's weights only (layers may then learn at their
+ * own rates, with one optimizer each, or be left frozen).  The slots used
+ * are those cvis_optimizer_step_model would use for that layer. */
+CVIS_API cvis_status cvis_optimizer_step_layer(cvis_optimizer *o, cvis_model *m,
+                                               const cvis_pass *p, int layer);
+
 /* Categorical cross-entropy of a softmax output against integer labels,
  * averaged over the batch, with its gradient with respect to the logits
  * written to d_logits (same shape as logits, may be NULL).  `logits` is

@@ -9,6 +9,7 @@
 #include "conv_direct.h"
 #include "error.h"
 #include "ops.h"
+#include "parallel.h"
 
 cvis_status cvis__window(int64_t in, int k, int s, int d, int mode, int pad_before,
                          int pad_after, int ceil_mode, int64_t *out, int *before, int *after)
@@ -181,6 +182,49 @@ static cvis__conv_geom direct_geom(const cvis__conv_attr *a, const geom *g)
     return d;
 }
 
+/* The direct kernels run on the worker pool: forward and weight gradients
+ * by output rows of the whole batch, data gradients by image (an image's
+ * rows share input rows).  Each output element is computed by one thread
+ * in one order, so forward and input gradients do not depend on the
+ * thread count; weight gradients are summed per range, then together. */
+typedef struct direct_job {
+    cvis__conv_geom g;
+    const float *x, *w, *wt, *dy;
+    float *y, *dx, *dw_parts;
+    int64_t dw_n;
+} direct_job;
+
+#define ROW_GRAIN 4
+
+static void forward_rows(void *ctx, int64_t begin, int64_t end)
+{
+    const direct_job *j = ctx;
+    int64_t Ho = j->g.Ho, in = j->g.H * j->g.W * j->g.C, out = Ho * j->g.Wo * j->g.cout;
+    for (int64_t b = begin / Ho; b * Ho < end; b++) {
+        int64_t oy0 = begin > b * Ho ? begin - b * Ho : 0, oy1 = end - b * Ho < Ho ? end - b * Ho : Ho;
+        cvis__conv_direct_forward(&j->g, j->x + b * in, j->w, j->y + b * out, oy0, oy1);
+    }
+}
+
+static void weight_rows(void *ctx, int64_t begin, int64_t end)
+{
+    const direct_job *j = ctx;
+    int64_t Ho = j->g.Ho, in = j->g.H * j->g.W * j->g.C, out = Ho * j->g.Wo * j->g.cout;
+    float *dw = j->dw_parts + cvis__parallel_index() * j->dw_n;
+    for (int64_t b = begin / Ho; b * Ho < end; b++) {
+        int64_t oy0 = begin > b * Ho ? begin - b * Ho : 0, oy1 = end - b * Ho < Ho ? end - b * Ho : Ho;
+        cvis__conv_direct_weights(&j->g, j->x + b * in, j->dy + b * out, dw, oy0, oy1);
+    }
+}
+
+static void data_images(void *ctx, int64_t begin, int64_t end)
+{
+    const direct_job *j = ctx;
+    int64_t in = j->g.H * j->g.W * j->g.C, out = j->g.Ho * j->g.Wo * j->g.cout;
+    for (int64_t b = begin; b < end; b++)
+        cvis__conv_direct_data(&j->g, j->dy + b * out, j->wt, j->dx + b * in);
+}
+
 static cvis_status conv_forward(cvis__op_args *args)
 {
     const cvis__conv_attr *a = args->attr;
@@ -198,9 +242,8 @@ static cvis_status conv_forward(cvis__op_args *args)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(g.B * M), a->cout, (int)g.C,
                     1.0f, x->data, (int)g.C, w, a->cout, 0.0f, y, a->cout);
     } else if (g.small) {
-        cvis__conv_geom dg = direct_geom(a, &g);
-        for (int64_t b = 0; b < g.B; b++)
-            cvis__conv_direct_forward(&dg, x->data + b * g.H * g.W * g.C, w, y + b * M * a->cout);
+        direct_job j = {direct_geom(a, &g), x->data, w, NULL, NULL, y, NULL, NULL, 0};
+        cvis__parallel_for(g.B * g.Ho, ROW_GRAIN, forward_rows, &j);
     } else {
         for (int64_t b = 0; b < g.B; b++) {
             const float *xb = x->data + b * g.H * g.W * g.C;
@@ -244,10 +287,12 @@ static cvis_status conv_backward(cvis__op_args *args)
     int direct_data = g.small && g.C % 8 == 0;
     int64_t cols = g.small && !direct_data ? M * g.K : col_floats(&g);
     int64_t wt_n = direct_data ? (int64_t)a->kh * a->kw * g.C * a->cout : 0;
+    int64_t dw_n = (int64_t)a->kh * a->kw * g.C * a->cout;
+    int ways = g.small && dw ? cvis__parallel_ways(g.B * g.Ho, ROW_GRAIN) : 0;
     float *ws;
-    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(2 * a->cout + n + 2 * cols + wt_n), &ws));
+    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(2 * a->cout + n + 2 * cols + wt_n + ways * dw_n), &ws));
     float *scale = ws, *shift = ws + a->cout, *dconv = ws + 2 * a->cout;
-    float *col = dconv + n, *dcol = col + cols, *wt = dcol + cols;
+    float *col = dconv + n, *dcol = col + cols, *wt = dcol + cols, *dw_parts = wt + wt_n;
     /* d(pre-activation), then through the epilogue's scale */
     cvis__act_grad(args->drop_act ? CVIS_ACT_LINEAR : a->act, a->alpha, NULL, args->out->data,
                    args->dout, dconv, n, a->cout, args->relu_mode, 0);
@@ -271,22 +316,25 @@ static cvis_status conv_backward(cvis__op_args *args)
         return CVIS_OK;
     }
     if (g.small) {
-        cvis__conv_geom dg = direct_geom(a, &g);
-        if (direct_data) /* the kernel per tap, transposed to (cout, C) */
+        direct_job j = {direct_geom(a, &g), x->data, w, wt, dconv, NULL, dx, dw_parts, dw_n};
+        if (dw) {
+            memset(dw_parts, 0, (size_t)(ways * dw_n) * sizeof(float));
+            cvis__parallel_for(g.B * g.Ho, ROW_GRAIN, weight_rows, &j);
+            for (int p = 0; p < ways; p++)
+                for (int64_t i = 0; i < dw_n; i++)
+                    dw[i] += dw_parts[p * dw_n + i];
+        }
+        if (dx && direct_data) {
+            /* the kernel per tap, transposed to (cout, C) */
             for (int64_t t = 0; t < (int64_t)a->kh * a->kw; t++)
                 for (int64_t c = 0; c < g.C; c++)
                     for (int co = 0; co < a->cout; co++)
                         wt[(t * a->cout + co) * g.C + c] = w[(t * g.C + c) * a->cout + co];
-        for (int64_t b = 0; b < g.B; b++) {
-            const float *xb = x->data + b * g.H * g.W * g.C;
-            const float *dyb = dconv + b * M * a->cout;
-            if (dw)
-                cvis__conv_direct_weights(&dg, xb, dyb, dw);
-            if (dx && direct_data) {
-                cvis__conv_direct_data(&dg, dyb, wt, dx + b * g.H * g.W * g.C);
-            } else if (dx) {
+            cvis__parallel_for(g.B, 1, data_images, &j);
+        } else if (dx) {
+            for (int64_t b = 0; b < g.B; b++) {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)g.K, a->cout, 1.0f,
-                            dyb, a->cout, w, a->cout, 0.0f, dcol, (int)g.K);
+                            dconv + b * M * a->cout, a->cout, w, a->cout, 0.0f, dcol, (int)g.K);
                 col2im(a, &g, dcol, 0, dx + b * g.H * g.W * g.C);
             }
         }

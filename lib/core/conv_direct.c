@@ -51,26 +51,28 @@ static int use_avx2(void)
 #endif
 }
 
-void cvis__conv_direct_forward(const cvis__conv_geom *g, const float *x, const float *w, float *y)
+void cvis__conv_direct_forward(const cvis__conv_geom *g, const float *x, const float *w, float *y,
+                               int64_t oy_begin, int64_t oy_end)
 {
 #ifdef HAVE_AVX2_KERNELS
     if (use_avx2()) {
-        forward_avx2(g, x, w, y);
+        forward_avx2(g, x, w, y, oy_begin, oy_end);
         return;
     }
 #endif
-    forward_generic(g, x, w, y);
+    forward_generic(g, x, w, y, oy_begin, oy_end);
 }
 
-void cvis__conv_direct_weights(const cvis__conv_geom *g, const float *x, const float *dy, float *dw)
+void cvis__conv_direct_weights(const cvis__conv_geom *g, const float *x, const float *dy, float *dw,
+                               int64_t oy_begin, int64_t oy_end)
 {
 #ifdef HAVE_AVX2_KERNELS
     if (use_avx2()) {
-        weights_avx2(g, x, dy, dw);
+        weights_avx2(g, x, dy, dw, oy_begin, oy_end);
         return;
     }
 #endif
-    weights_generic(g, x, dy, dw);
+    weights_generic(g, x, dy, dw, oy_begin, oy_end);
 }
 
 void cvis__conv_direct_data(const cvis__conv_geom *g, const float *dy, const float *wt, float *dx)

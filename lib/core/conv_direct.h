@@ -14,10 +14,14 @@ typedef struct cvis__conv_geom {
     int kh, kw, sh, sw, dh, dw, pt, pl;
 } cvis__conv_geom;
 
-/* y (Ho,Wo,cout) = conv(x (H,W,C), w (kh,kw,C,cout)), one image. */
-void cvis__conv_direct_forward(const cvis__conv_geom *g, const float *x, const float *w, float *y);
-/* dw (kh,kw,C,cout) += correlation of x with dy (Ho,Wo,cout), one image. */
-void cvis__conv_direct_weights(const cvis__conv_geom *g, const float *x, const float *dy, float *dw);
+/* Rows [oy_begin, oy_end) of y (Ho,Wo,cout) = conv(x (H,W,C), w
+ * (kh,kw,C,cout)), one image. */
+void cvis__conv_direct_forward(const cvis__conv_geom *g, const float *x, const float *w, float *y,
+                               int64_t oy_begin, int64_t oy_end);
+/* dw (kh,kw,C,cout) += correlation of x with rows [oy_begin, oy_end) of dy
+ * (Ho,Wo,cout), one image. */
+void cvis__conv_direct_weights(const cvis__conv_geom *g, const float *x, const float *dy, float *dw,
+                               int64_t oy_begin, int64_t oy_end);
 /* dx (H,W,C) += the transposed convolution of dy; wt is w transposed per
  * tap to (kh,kw,cout,C).  One image. */
 void cvis__conv_direct_data(const cvis__conv_geom *g, const float *dy, const float *wt, float *dx);

@@ -20,12 +20,13 @@ TARGET static inline void NAME(add8)(float *p, v8f v)
     memcpy(p, &o, sizeof o);
 }
 
-TARGET static void NAME(forward)(const cvis__conv_geom *g, const float *x, const float *w, float *y)
+TARGET static void NAME(forward)(const cvis__conv_geom *g, const float *x, const float *w, float *y,
+                                 int64_t oy_begin, int64_t oy_end)
 {
     const int64_t C = g->C, cout = g->cout;
     int64_t lo, hi;
     interior(g, &lo, &hi);
-    for (int64_t oy = 0; oy < g->Ho; oy++) {
+    for (int64_t oy = oy_begin; oy < oy_end; oy++) {
         int ky0 = 0, ky1 = g->kh;
         while (ky0 < g->kh && oy * g->sh - g->pt + (int64_t)ky0 * g->dh < 0)
             ky0++;
@@ -81,14 +82,15 @@ TARGET static void NAME(forward)(const cvis__conv_geom *g, const float *x, const
     }
 }
 
-TARGET static void NAME(weights)(const cvis__conv_geom *g, const float *x, const float *dy, float *dw)
+TARGET static void NAME(weights)(const cvis__conv_geom *g, const float *x, const float *dy, float *dw,
+                                 int64_t oy_begin, int64_t oy_end)
 {
     const int64_t C = g->C, cout = g->cout;
     for (int ky = 0; ky < g->kh; ky++)
         for (int kx = 0; kx < g->kw; kx++) {
             /* output pixels whose tap (ky,kx) falls inside the input */
-            int64_t oy0 = 0, oy1 = g->Ho, ox0 = 0, ox1 = g->Wo;
-            while (oy0 < g->Ho && oy0 * g->sh - g->pt + (int64_t)ky * g->dh < 0)
+            int64_t oy0 = oy_begin, oy1 = oy_end, ox0 = 0, ox1 = g->Wo;
+            while (oy0 < oy_end && oy0 * g->sh - g->pt + (int64_t)ky * g->dh < 0)
                 oy0++;
             while (oy1 > oy0 && (oy1 - 1) * g->sh - g->pt + (int64_t)ky * g->dh >= g->H)
                 oy1--;

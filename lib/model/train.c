@@ -6,7 +6,10 @@
 #include "model.h"
 #include "pass.h"
 
-CVIS_API cvis_status cvis_optimizer_step_model(cvis_optimizer *o, cvis_model *m, const cvis_pass *p)
+/* Steps layers [first, last]; every gradient is checked before any weight
+ * moves, so that a failure changes nothing. */
+static cvis_status step_layers(cvis_optimizer *o, cvis_model *m, const cvis_pass *p, int first,
+                               int last)
 {
     CVIS_CHECK_ARG(o && m && p, "optimizer, model or pass is NULL");
     if (cvis__pass_model(p)->g != m->g)
@@ -14,8 +17,7 @@ CVIS_API cvis_status cvis_optimizer_step_model(cvis_optimizer *o, cvis_model *m,
     if (!cvis__pass_has_weight_grads(p))
         return cvis__fail(CVIS_E_STATE, "the pass holds no weight gradients: set "
                                         "CVIS_PASS_WEIGHT_GRADS and run forward and backward");
-    /* all gradients checked first, so that a failure steps no weight */
-    for (int i = 0; i < m->g->n_layers; i++) {
+    for (int i = first; i <= last; i++) {
         const cvis__layer *l = &m->g->layers[i];
         for (int k = 0; k < l->n_w; k++) {
             const cvis_tensor *g = cvis__pass_weight_grad((cvis_pass *)p, i, k);
@@ -24,7 +26,9 @@ CVIS_API cvis_status cvis_optimizer_step_model(cvis_optimizer *o, cvis_model *m,
         }
     }
     int slot = 0;
-    for (int i = 0; i < m->g->n_layers; i++) {
+    for (int i = 0; i < first; i++)
+        slot += m->g->layers[i].n_w;
+    for (int i = first; i <= last; i++) {
         cvis__layer *l = &m->g->layers[i];
         for (int k = 0; k < l->n_w; k++, slot++) {
             if (!l->w_trainable[k])
@@ -36,6 +40,20 @@ CVIS_API cvis_status cvis_optimizer_step_model(cvis_optimizer *o, cvis_model *m,
         }
     }
     return CVIS_OK;
+}
+
+CVIS_API cvis_status cvis_optimizer_step_model(cvis_optimizer *o, cvis_model *m, const cvis_pass *p)
+{
+    CVIS_CHECK_ARG(m, "model is NULL");
+    return step_layers(o, m, p, 0, m->g->n_layers - 1);
+}
+
+CVIS_API cvis_status cvis_optimizer_step_layer(cvis_optimizer *o, cvis_model *m, const cvis_pass *p,
+                                               int layer)
+{
+    CVIS_CHECK_ARG(m, "model is NULL");
+    CVIS_TRY(cvis__model_check_layer(m, &layer));
+    return step_layers(o, m, p, layer, layer);
 }
 
 CVIS_API cvis_status cvis_softmax_cross_entropy(const cvis_tensor *logits, const int *labels,

@@ -128,6 +128,7 @@ _PROTOTYPES = {
     "cvis_optimizer_set": ("status", [optimizer_p, c_int, c_double]),
     "cvis_optimizer_step": ("status", [optimizer_p, c_int, c_void_p, c_void_p, c_int64]),
     "cvis_optimizer_step_model": ("status", [optimizer_p, model_p, pass_p]),
+    "cvis_optimizer_step_layer": ("status", [optimizer_p, model_p, pass_p, c_int]),
     "cvis_softmax_cross_entropy": ("status", [tensor_p, P(c_int), P(c_double), tensor_p]),
 }
 

@@ -304,6 +304,10 @@ class Optimizer:
     def step_model(self, model, pass_):
         api.cvis_optimizer_step_model(self._h, model._h, pass_._h)
 
+    def step_layer(self, model, pass_, layer):
+        """Steps one layer's weights (by index or name)."""
+        api.cvis_optimizer_step_layer(self._h, model._h, pass_._h, model.layer_index(layer))
+
 
 def softmax_cross_entropy(logits, labels):
     """(loss, d_logits) of softmax cross-entropy, averaged over the batch."""

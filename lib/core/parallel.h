@@ -1,0 +1,23 @@
+/* Parallel loops on a small pool of worker threads.  Workers sleep on a
+ * condition variable between loops (no spinning), the pool follows the
+ * thread count of cvis_set_num_threads, and a loop started while another
+ * one runs (from another user thread) simply runs serially.  Loops must
+ * not call BLAS: its own threads would then compete with the pool. */
+#ifndef CVIS_CORE_PARALLEL_H
+#define CVIS_CORE_PARALLEL_H
+
+#include <stdint.h>
+
+/* fn(ctx, begin, end) on disjoint ranges covering [0, n), each at least
+ * `grain` long (except the last); returns when all are done. */
+typedef void (*cvis__range_fn)(void *ctx, int64_t begin, int64_t end);
+void cvis__parallel_for(int64_t n, int64_t grain, cvis__range_fn fn, void *ctx);
+
+/* How many ranges a loop of n items with this grain would be cut into now
+ * (for callers that keep one scratch buffer per range). */
+int cvis__parallel_ways(int64_t n, int64_t grain);
+/* The index of the range being run by the calling thread's current loop
+ * body, in [0, ways). */
+int cvis__parallel_index(void);
+
+#endif
