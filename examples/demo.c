@@ -301,7 +301,7 @@ static void maximization(demo *d, int steps)
     check(cvis_explainer_set_float(e, CVIS_OPT_NORM_P, 1), "option");
     check(cvis_explainer_set_int(e, CVIS_OPT_OPTIMIZER, CVIS_OPTIMIZER_ADAM), "option");
     check(cvis_explainer_set_float(e, CVIS_OPT_LEARNING_RATE, 1.0), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_BETA_2, 0.999), "option");
+    check(cvis_explainer_set_float(e, CVIS_OPT_BETA_1, 0.999), "option");
     am_progress prog = {d->quiet};
     check(cvis_explainer_set_progress(e, am_bar, &prog), "option");
     /* a seeded uniform start in the input range (0..255, the reference's

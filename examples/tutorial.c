@@ -206,7 +206,7 @@ int main(int argc, char **argv)
         check(cvis_explainer_set_float(e, CVIS_OPT_NORM_P, 1), "norm p");
         check(cvis_explainer_set_int(e, CVIS_OPT_OPTIMIZER, CVIS_OPTIMIZER_ADAM), "optimizer");
         check(cvis_explainer_set_float(e, CVIS_OPT_LEARNING_RATE, 1.0), "learning rate");
-        check(cvis_explainer_set_float(e, CVIS_OPT_BETA_2, 0.999), "beta");
+        check(cvis_explainer_set_float(e, CVIS_OPT_BETA_1, 0.999), "beta");
         check(cvis_explainer_set_progress(e, progress, NULL), "progress");
         int nd;
         int64_t shape[CVIS_MAX_DIMS];

@@ -35,3 +35,20 @@ def test_tutorial_writes_every_map(tmp_path):
         assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1, name
     act = np.load(tmp_path / "activations.npy")
     assert act.shape == (1, 128, 128, 3) and act.min() >= 0 and act.max() <= 255
+
+
+def test_python_tutorial_matches_the_c_one(tmp_path):
+    """examples/python/tutorial.py gives the C example's results to 1e-6."""
+    import sys
+    c_dir, py_dir = tmp_path / "c", tmp_path / "py"
+    subprocess.run([example("tutorial"), "-o", str(c_dir), "--steps", "5"], capture_output=True,
+                   check=True)
+    env = dict(os.environ)
+    subprocess.run([sys.executable, os.path.join(ROOT, "examples", "python", "tutorial.py"), "-o",
+                    str(py_dir), "--steps", "5"], capture_output=True, check=True, env=env)
+    names = sorted(p.name for p in c_dir.glob("*.npy"))
+    assert len(names) == 15 and sorted(p.name for p in py_dir.glob("*.npy")) == names
+    for name in names:
+        a, b = np.load(c_dir / name), np.load(py_dir / name)
+        assert a.shape == b.shape, name
+        assert np.abs(a - b).max() <= 1e-6, (name, np.abs(a - b).max())

@@ -384,7 +384,8 @@ def test_activation_maximization_climbs_like_adam():
     """SEMANTICS.md: on random weights, with modifiers and regularizers off,
     the filter's objective must rise about as far as a plain Adam ascent of
     the same objective from the same start.  The tutorial's call otherwise:
-    third convolution, filter 7, 100 steps, Adam(1.0, 0.999)."""
+    third convolution, filter 7, 100 steps, Adam(1.0, 0.999), which in
+    Keras's positional order is beta_1 = 0.999."""
     spec_fn, hwc, _ = CASES["tutorial"]
     m, net = nets.make_pair(spec_fn(), hwc, seed=3)
     start = np.random.default_rng(2).uniform(0, 255, (1,) + hwc).astype(np.float32)
@@ -402,9 +403,9 @@ def test_activation_maximization_climbs_like_adam():
         v = v.detach().requires_grad_(True)
         out, _ = net.forward(v, stop_at="conv2d_2", drop_act="conv2d_2")
         (-out[..., 7].mean()).backward()
-        m1 = 0.9 * m1 + 0.1 * v.grad
+        m1 = 0.999 * m1 + 0.001 * v.grad
         m2 = 0.999 * m2 + 0.001 * v.grad ** 2
-        v = v.detach() - np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t) * m1 / (torch.sqrt(m2) + 1e-7)
+        v = v.detach() - np.sqrt(1 - 0.999 ** t) / (1 - 0.999 ** t) * m1 / (torch.sqrt(m2) + 1e-7)
     adam_end = objective(torch.clamp(v, 0, 255).numpy())
     begin, ours_end = objective(start), objective(ours)
     assert adam_end > begin
