@@ -70,11 +70,12 @@ $(BUILD)/cvis.pc: pkgconfig/cvis.pc.in include/cvis.h
 -include $(DEPS)
 
 # ---------------------------------------------------------------- examples
-# Examples use only the public header and link the shared library.
+# Examples use only the public header and link the shared library (and zlib,
+# which the Fashion-MNIST reader uses: harmless for the others).
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 CFLAGS_APP := -std=c11 $(OPT) -g $(WARN) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude $(EXTRA_CFLAGS)
-APP_LDFLAGS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) -lcvis -lm
+APP_LDFLAGS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) -lcvis -lz -lm
 
 examples: $(EXAMPLES)
 
