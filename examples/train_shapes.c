@@ -3,7 +3,7 @@
  * Adam, and saves the weights as NPZ.
  *
  *   train_shapes [-o WEIGHTS.npz] [--train N] [--test N] [--epochs E]
- *                [--batch B] [--lr LR] [--dense-lr LR] [--seed S] [--quiet]
+ *                [--batch B] [--lr LR] [--seed S] [--quiet]
  *
  * Prints, per epoch, the mean loss, the training accuracy and the test
  * accuracy; the last line is "test accuracy: X". */
@@ -80,8 +80,10 @@ static double evaluate(cvis_model *m, uint64_t seed, int n, int batch)
 int main(int argc, char **argv)
 {
     const char *out = "tutorial_model.npz";
-    int n_train = 2400, n_test = 300, epochs = 3, batch = 32, quiet = 0;
-    double lr = 1e-3, dense_lr = 2e-5;
+    /* fresh images, each seen once, in small batches: measured to reach 96%
+     * on the test images (see docs/training.md) */
+    int n_train = 8000, n_test = 600, epochs = 1, batch = 8, quiet = 0;
+    double lr = 5e-4;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -98,16 +100,13 @@ int main(int argc, char **argv)
             batch = atoi(argv[++i]);
         else if (!strcmp(a, "--lr") && more)
             lr = atof(argv[++i]);
-        else if (!strcmp(a, "--dense-lr") && more)
-            dense_lr = atof(argv[++i]);
         else if (!strcmp(a, "--seed") && more)
             seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "--quiet"))
             quiet = 1;
         else {
             fprintf(stderr, "usage: train_shapes [-o WEIGHTS.npz] [--train N] [--test N] "
-                            "[--epochs E] [--batch B] [--lr LR] [--dense-lr LR] [--seed S] "
-                            "[--quiet]\n");
+                            "[--epochs E] [--batch B] [--lr LR] [--seed S] [--quiet]\n");
             return 2;
         }
     }
@@ -123,14 +122,8 @@ int main(int argc, char **argv)
     check(cvis_pass_set_int(p, CVIS_PASS_LOGITS, 1), "pass");
     check(cvis_pass_set_int(p, CVIS_PASS_WEIGHT_GRADS, 1), "pass");
     check(cvis_pass_set_int(p, CVIS_PASS_INPUT_GRAD, 0), "pass");
-    /* Adam moves every weight by about its learning rate per step, whatever
-     * the gradient's size.  The first dense layer has 107648 inputs, nearly
-     * all positive after the ReLUs: at the convolutions' rate its units'
-     * inputs would jump by several units per step and die.  So the dense
-     * layers learn at their own, smaller rate. */
-    cvis_optimizer *opt, *dense_opt;
+    cvis_optimizer *opt;
     check(cvis_optimizer_new(CVIS_OPTIMIZER_ADAM, lr, &opt), "optimizer");
-    check(cvis_optimizer_new(CVIS_OPTIMIZER_ADAM, dense_lr, &dense_opt), "optimizer");
     int64_t xs[4] = {batch, SHAPES_SIZE, SHAPES_SIZE, 3}, ds[2] = {batch, SHAPES_CLASSES};
     cvis_tensor *x, *d;
     check(cvis_tensor_create(4, xs, &x), "batch");
@@ -142,9 +135,8 @@ int main(int argc, char **argv)
     shapes_rng shuffle = {seed * 7919};
     uint64_t train_seed = seed * 1000 + 1, test_seed = seed * 1000 + 2;
     double t0 = now();
-    printf("training the tutorial network on %d shapes images, %d epochs, batch %d, Adam %.3g "
-           "(dense layers %.3g)\n",
-           n_train, epochs, batch, lr, dense_lr);
+    printf("training the tutorial network on %d shapes images, %d epoch%s, batch %d, Adam %.3g\n",
+           n_train, epochs, epochs == 1 ? "" : "s", batch, lr);
     for (int ep = 1; ep <= epochs; ep++) {
         for (int i = n_train - 1; i > 0; i--) {
             int j = (int)(shapes_uniform(&shuffle) * (i + 1));
@@ -165,10 +157,7 @@ int main(int argc, char **argv)
                            labels[i];
             const cvis_tensor *dd = d;
             check(cvis_pass_backward(p, 1, &dd), "backward");
-            for (int l = 0; l < cvis_model_layer_count(m); l++)
-                check(cvis_optimizer_step_layer(cvis_model_layer_is_conv(m, l) ? opt : dense_opt, m,
-                                                p, l),
-                      "step");
+            check(cvis_optimizer_step_model(opt, m, p), "step");
             loss_sum += loss * batch;
             seen += batch;
             if (!quiet)
@@ -190,7 +179,6 @@ int main(int argc, char **argv)
     cvis_tensor_free(x);
     cvis_tensor_free(d);
     cvis_optimizer_free(opt);
-    cvis_optimizer_free(dense_opt);
     cvis_pass_free(p);
     cvis_model_free(m);
     return 0;

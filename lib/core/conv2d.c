@@ -192,6 +192,7 @@ typedef struct direct_job {
     const float *x, *w, *wt, *dy;
     float *y, *dx, *dw_parts;
     int64_t dw_n;
+    int accumulate;
 } direct_job;
 
 #define ROW_GRAIN 4
@@ -202,7 +203,8 @@ static void forward_rows(void *ctx, int64_t begin, int64_t end)
     int64_t Ho = j->g.Ho, in = j->g.H * j->g.W * j->g.C, out = Ho * j->g.Wo * j->g.cout;
     for (int64_t b = begin / Ho; b * Ho < end; b++) {
         int64_t oy0 = begin > b * Ho ? begin - b * Ho : 0, oy1 = end - b * Ho < Ho ? end - b * Ho : Ho;
-        cvis__conv_direct_forward(&j->g, j->x + b * in, j->w, j->y + b * out, oy0, oy1);
+        cvis__conv_direct_forward(&j->g, j->x + b * in, j->w, j->y + b * out, oy0, oy1,
+                                  j->accumulate);
     }
 }
 
@@ -242,7 +244,7 @@ static cvis_status conv_forward(cvis__op_args *args)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(g.B * M), a->cout, (int)g.C,
                     1.0f, x->data, (int)g.C, w, a->cout, 0.0f, y, a->cout);
     } else if (g.small) {
-        direct_job j = {direct_geom(a, &g), x->data, w, NULL, NULL, y, NULL, NULL, 0};
+        direct_job j = {direct_geom(a, &g), x->data, w, NULL, NULL, y, NULL, NULL, 0, 0};
         cvis__parallel_for(g.B * g.Ho, ROW_GRAIN, forward_rows, &j);
     } else {
         for (int64_t b = 0; b < g.B; b++) {
@@ -316,7 +318,7 @@ static cvis_status conv_backward(cvis__op_args *args)
         return CVIS_OK;
     }
     if (g.small) {
-        direct_job j = {direct_geom(a, &g), x->data, w, wt, dconv, NULL, dx, dw_parts, dw_n};
+        direct_job j = {direct_geom(a, &g), x->data, w, wt, dconv, NULL, dx, dw_parts, dw_n, 0};
         if (dw) {
             memset(dw_parts, 0, (size_t)(ways * dw_n) * sizeof(float));
             cvis__parallel_for(g.B * g.Ho, ROW_GRAIN, weight_rows, &j);
@@ -324,7 +326,23 @@ static cvis_status conv_backward(cvis__op_args *args)
                 for (int64_t i = 0; i < dw_n; i++)
                     dw[i] += dw_parts[p * dw_n + i];
         }
-        if (dx && direct_data) {
+        int flip_pt = (a->kh - 1) * a->dh - g.pt, flip_pl = (a->kw - 1) * a->dw - g.pl;
+        if (dx && direct_data && a->sh == 1 && a->sw == 1 && flip_pt >= 0 && flip_pl >= 0) {
+            /* with stride 1, the data gradient is a convolution of dy with
+             * the kernel flipped and transposed to (kh, kw, cout, C): the
+             * fast forward kernel, adding into dx */
+            for (int ky = 0; ky < a->kh; ky++)
+                for (int kx = 0; kx < a->kw; kx++)
+                    for (int64_t c = 0; c < g.C; c++)
+                        for (int co = 0; co < a->cout; co++)
+                            wt[(((int64_t)ky * a->kw + kx) * a->cout + co) * g.C + c] =
+                                w[((((int64_t)(a->kh - 1 - ky) * a->kw) + (a->kw - 1 - kx)) * g.C + c) *
+                                      a->cout + co];
+            direct_job f = {{g.Ho, g.Wo, a->cout, g.H, g.W, g.C, a->kh, a->kw, 1, 1, a->dh, a->dw,
+                             flip_pt, flip_pl},
+                            dconv, wt, NULL, NULL, dx, NULL, NULL, 0, 1};
+            cvis__parallel_for(g.B * g.H, ROW_GRAIN, forward_rows, &f);
+        } else if (dx && direct_data) {
             /* the kernel per tap, transposed to (cout, C) */
             for (int64_t t = 0; t < (int64_t)a->kh * a->kw; t++)
                 for (int64_t c = 0; c < g.C; c++)

@@ -52,15 +52,15 @@ static int use_avx2(void)
 }
 
 void cvis__conv_direct_forward(const cvis__conv_geom *g, const float *x, const float *w, float *y,
-                               int64_t oy_begin, int64_t oy_end)
+                               int64_t oy_begin, int64_t oy_end, int accumulate)
 {
 #ifdef HAVE_AVX2_KERNELS
     if (use_avx2()) {
-        forward_avx2(g, x, w, y, oy_begin, oy_end);
+        forward_avx2(g, x, w, y, oy_begin, oy_end, accumulate);
         return;
     }
 #endif
-    forward_generic(g, x, w, y, oy_begin, oy_end);
+    forward_generic(g, x, w, y, oy_begin, oy_end, accumulate);
 }
 
 void cvis__conv_direct_weights(const cvis__conv_geom *g, const float *x, const float *dy, float *dw,

@@ -15,9 +15,9 @@ typedef struct cvis__conv_geom {
 } cvis__conv_geom;
 
 /* Rows [oy_begin, oy_end) of y (Ho,Wo,cout) = conv(x (H,W,C), w
- * (kh,kw,C,cout)), one image. */
+ * (kh,kw,C,cout)), one image; added to y when `accumulate`. */
 void cvis__conv_direct_forward(const cvis__conv_geom *g, const float *x, const float *w, float *y,
-                               int64_t oy_begin, int64_t oy_end);
+                               int64_t oy_begin, int64_t oy_end, int accumulate);
 /* dw (kh,kw,C,cout) += correlation of x with rows [oy_begin, oy_end) of dy
  * (Ho,Wo,cout), one image. */
 void cvis__conv_direct_weights(const cvis__conv_geom *g, const float *x, const float *dy, float *dw,

@@ -21,7 +21,7 @@ TARGET static inline void NAME(add8)(float *p, v8f v)
 }
 
 TARGET static void NAME(forward)(const cvis__conv_geom *g, const float *x, const float *w, float *y,
-                                 int64_t oy_begin, int64_t oy_end)
+                                 int64_t oy_begin, int64_t oy_end, int accumulate)
 {
     const int64_t C = g->C, cout = g->cout;
     int64_t lo, hi;
@@ -54,10 +54,17 @@ TARGET static void NAME(forward)(const cvis__conv_geom *g, const float *x, const
                     }
                 }
                 float *yp = y + (oy * g->Wo + ox) * cout + cb;
-                memcpy(yp, &a0, sizeof a0);
-                memcpy(yp + cout, &a1, sizeof a1);
-                memcpy(yp + 2 * cout, &a2, sizeof a2);
-                memcpy(yp + 3 * cout, &a3, sizeof a3);
+                if (accumulate) {
+                    NAME(add8)(yp, a0);
+                    NAME(add8)(yp + cout, a1);
+                    NAME(add8)(yp + 2 * cout, a2);
+                    NAME(add8)(yp + 3 * cout, a3);
+                } else {
+                    memcpy(yp, &a0, sizeof a0);
+                    memcpy(yp + cout, &a1, sizeof a1);
+                    memcpy(yp + 2 * cout, &a2, sizeof a2);
+                    memcpy(yp + 3 * cout, &a3, sizeof a3);
+                }
             }
             /* the rest, one pixel at a time with bounds checks */
             for (int64_t px = 0; px < g->Wo; px++) {
@@ -76,7 +83,10 @@ TARGET static void NAME(forward)(const cvis__conv_geom *g, const float *x, const
                             a += xp[c] * NAME(load8)(wp + c * cout);
                     }
                 }
-                memcpy(y + (oy * g->Wo + px) * cout + cb, &a, sizeof a);
+                if (accumulate)
+                    NAME(add8)(y + (oy * g->Wo + px) * cout + cb, a);
+                else
+                    memcpy(y + (oy * g->Wo + px) * cout + cb, &a, sizeof a);
             }
         }
     }

@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "optimizer.h"
+#include "parallel.h"
 #include "tensor.h"
 
 typedef struct slot_state {
@@ -119,6 +120,56 @@ static cvis_status get_slot(cvis_optimizer *o, int slot, int64_t n, slot_state *
     return CVIS_OK;
 }
 
+/* One step over a range of elements, run on the worker pool: each element
+ * is updated by exactly one thread, so results do not depend on threads. */
+typedef struct step_job {
+    const cvis_optimizer *o;
+    slot_state *s;
+    float *w;
+    const float *g;
+    float lr_t; /* Adam's bias-corrected rate */
+} step_job;
+
+static void step_range(void *ctx, int64_t begin, int64_t end)
+{
+    const step_job *j = ctx;
+    const cvis_optimizer *o = j->o;
+    float *w = j->w, *m = j->s->m, *v = j->s->v;
+    const float *g = j->g;
+    switch (o->kind) {
+    case CVIS_OPTIMIZER_SGD: {
+        float lr = (float)o->lr, mom = (float)o->momentum;
+        if (mom == 0) {
+            for (int64_t i = begin; i < end; i++)
+                w[i] -= lr * g[i];
+        } else {
+            for (int64_t i = begin; i < end; i++) {
+                m[i] = mom * m[i] - lr * g[i];
+                w[i] += m[i];
+            }
+        }
+        break;
+    }
+    case CVIS_OPTIMIZER_RMSPROP: {
+        float rho = (float)o->rho, lr = (float)o->lr, eps = (float)o->eps;
+        for (int64_t i = begin; i < end; i++) {
+            v[i] = rho * v[i] + (1 - rho) * g[i] * g[i];
+            w[i] -= lr * g[i] / (sqrtf(v[i]) + eps);
+        }
+        break;
+    }
+    case CVIS_OPTIMIZER_ADAM: {
+        float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps, lr_t = j->lr_t;
+        for (int64_t i = begin; i < end; i++) {
+            m[i] = b1 * m[i] + (1 - b1) * g[i];
+            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+            w[i] -= lr_t * m[i] / (sqrtf(v[i]) + eps);
+        }
+        break;
+    }
+    }
+}
+
 cvis_status cvis__optimizer_step(cvis_optimizer *o, int slot, float *w, const float *g, int64_t n)
 {
     slot_state *s = NULL;
@@ -126,39 +177,12 @@ cvis_status cvis__optimizer_step(cvis_optimizer *o, int slot, float *w, const fl
     CVIS_TRY(cvis__check_finite(g, n, "the gradient"));
     CVIS_TRY(get_slot(o, slot, n, &s));
     s->t++;
-    switch (o->kind) {
-    case CVIS_OPTIMIZER_SGD:
-        if (o->momentum == 0) {
-            for (int64_t i = 0; i < n; i++)
-                w[i] -= (float)o->lr * g[i];
-        } else {
-            for (int64_t i = 0; i < n; i++) {
-                s->m[i] = (float)o->momentum * s->m[i] - (float)o->lr * g[i];
-                w[i] += s->m[i];
-            }
-        }
-        break;
-    case CVIS_OPTIMIZER_RMSPROP: {
-        float rho = (float)o->rho, lr = (float)o->lr, eps = (float)o->eps;
-        for (int64_t i = 0; i < n; i++) {
-            s->v[i] = rho * s->v[i] + (1 - rho) * g[i] * g[i];
-            w[i] -= lr * g[i] / (sqrtf(s->v[i]) + eps);
-        }
-        break;
-    }
-    case CVIS_OPTIMIZER_ADAM: {
-        /* float arithmetic in the loop: it runs over every weight each step */
+    step_job j = {o, s, w, g, 0};
+    if (o->kind == CVIS_OPTIMIZER_ADAM) {
         double t = (double)s->t;
-        float lr_t = (float)(o->lr * sqrt(1 - pow(o->beta2, t)) / (1 - pow(o->beta1, t)));
-        float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
-        for (int64_t i = 0; i < n; i++) {
-            s->m[i] = b1 * s->m[i] + (1 - b1) * g[i];
-            s->v[i] = b2 * s->v[i] + (1 - b2) * g[i] * g[i];
-            w[i] -= lr_t * s->m[i] / (sqrtf(s->v[i]) + eps);
-        }
-        break;
+        j.lr_t = (float)(o->lr * sqrt(1 - pow(o->beta2, t)) / (1 - pow(o->beta1, t)));
     }
-    }
+    cvis__parallel_for(n, 1 << 16, step_range, &j);
     return CVIS_OK;
 }
 
