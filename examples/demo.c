@@ -101,7 +101,7 @@ static void layers(demo *d)
          "The tutorial's network: three convolutions of 8 filters (7x7, 5x5, 3x3, ReLU), a "
          "flatten, a dense layer of 128 and a softmax over 3 classes, on 128x128 RGB input, "
          "trained by libcvis on the shapes dataset (discs, squares and triangles of random "
-         "colour, size and position on cluttered, noisy backgrounds).");
+         "colour and size, near the centre of cluttered, noisy backgrounds).");
     check(cvis_report_add_table(d->report, n + 1, 4, cells), "report");
     if (!d->quiet)
         fputs(buf, stdout);
