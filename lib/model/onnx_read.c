@@ -235,6 +235,21 @@ static void store_raw(cvis__onnx_tensor *t, int64_t k, const uint8_t *p)
     }
 }
 
+/* Stores all elements from raw little-endian bytes; float32 is copied
+ * as is on little-endian machines. */
+static void store_all_raw(cvis__onnx_tensor *t, const uint8_t *raw)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (t->dtype == CVIS__ONNX_FLOAT && t->count) {
+        memcpy(t->f, raw, (size_t)t->count * sizeof(float));
+        return;
+    }
+#endif
+    int width = dtype_width(t->dtype);
+    for (int64_t k = 0; k < t->count; k++)
+        store_raw(t, k, raw + (size_t)k * (size_t)width);
+}
+
 /* Stores element k from a typed field's value (int32_data holds the small
  * integer types and the bits of 16-bit floats). */
 static void store_typed(void *ctx, size_t k, uint64_t v)
@@ -499,8 +514,7 @@ static cvis_status read_tensor(const cvis__pb *parent, const cvis__pb_field *fie
             if (st == CVIS_OK)
                 st = alloc_data(t, "tensor data");
             if (st == CVIS_OK)
-                for (int64_t k = 0; k < count; k++)
-                    store_raw(t, k, buf + (size_t)k * (size_t)width);
+                store_all_raw(t, buf);
             cvis__free(buf);
         }
     } else if (st == CVIS_OK && has_raw) {
@@ -511,8 +525,7 @@ static cvis_status read_tensor(const cvis__pb *parent, const cvis__pb_field *fie
         if (st == CVIS_OK)
             st = alloc_data(t, "tensor data");
         if (st == CVIS_OK)
-            for (int64_t k = 0; k < count; k++)
-                store_raw(t, k, raw + (size_t)k * (size_t)width);
+            store_all_raw(t, raw);
     } else if (st == CVIS_OK) {
         if (typed_n[tf] != (size_t)count) {
             if (typed_n[tf] == 0 && count > 0)

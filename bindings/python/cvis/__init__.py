@@ -15,6 +15,7 @@ from ._errors import (Error, InvalidArgumentError, OutOfMemoryError, FormatError
 from ._errors import IOError_ as IOError  # noqa: A001 (cvis.IOError, like the C status)
 from ._native import api as _api, lib as _lib
 from .model import Model, Layer, LayerRef, Pass, Optimizer, softmax_cross_entropy, PREV, INPUT
+from . import onnx  # noqa: F401 (adds Model.load and Model.save_onnx)
 
 __version__ = _lib.cvis_version_string().decode()
 version = _lib.cvis_version()
