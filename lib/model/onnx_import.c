@@ -2708,7 +2708,19 @@ static cvis_status build_graph(imp *im)
                 st = cvis__fail(CVIS_E_FORMAT, "the graph has a cycle through node \"%s\" (%s)",
                                 node_label(&om->nodes[culprit]), om->nodes[culprit].op_type);
             } else {
-                /* the order used: independent nodes first, in their order */
+                /* The file's own order when it is topological (ONNX asks for
+                 * it; layers then come in the order Netron shows), else
+                 * Kahn's.  Nodes that do not depend on the input go first. */
+                int sorted = 1;
+                for (int i = 0; i < om->n_nodes && sorted; i++)
+                    for (int k = 0; k < om->nodes[i].n_in; k++) {
+                        int u = om->nodes[i].in[k][0] ? map_get(&im->vmap, om->nodes[i].in[k]) : -1;
+                        if (u >= 0 && producer[u] >= i)
+                            sorted = 0;
+                    }
+                if (sorted)
+                    for (int i = 0; i < om->n_nodes; i++)
+                        queue[i] = i;
                 for (int k = 0; k < tail; k++)
                     if (!dep[queue[k]])
                         im->order[done++] = queue[k];

@@ -1,0 +1,237 @@
+"""ONNX import against PyTorch: models exported by torch.onnx.export give the
+same logits, input gradients and Grad-CAM maps in libcvis as in torch.
+
+References are computed in float64 (SEMANTICS.md, last section); inputs
+are chosen where torch's own float32 gradient agrees with its float64 one,
+so that a ReLU kink or a pooling tie cannot route gradients differently."""
+import copy
+
+import numpy as np
+import pytest
+
+from onnx_models import SPECS, build, export, nhwc, submodule, torch_modules
+
+torch, torchvision, onnx = torch_modules()
+import cvis  # noqa: E402
+
+PARITY_MODELS = ["tutorial", "resnet18", "vgg11_bn", "mobilenet_v2", "squeezenet1_1"]
+OPSETS = [11, 13, 17]
+FAMILIES = ["alexnet", "resnext50_32x4d", "wide_resnet", "squeezenet1_0", "densenet121",
+            "inception_v3", "googlenet", "shufflenet_v2_x0_5", "mobilenet_v3_small", "mnasnet0_5",
+            "efficientnet_b0", "efficientnet_v2_s", "regnet_y_400mf", "convnext_tiny"]
+# exported with symbolic batch, height and width (alexnet's adaptive
+# pooling needs fixed sizes to export)
+DYNAMIC = set(FAMILIES) - {"alexnet"}
+
+
+def rel_err(a, b):
+    """max |a - b| / max |b|."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx")
+
+
+class Reference:
+    """A torch model in float32 and float64, a well-conditioned input batch
+    and torch's answers on it; shared by every opset's export."""
+
+    def __init__(self, name):
+        self.name = name
+        self.size, self.cam_module = SPECS[name]
+        self.model32 = build(name)
+        self.model64 = copy.deepcopy(self.model32).double()
+        self.batch = 1 if self.size >= 224 else 2
+        self._x = None
+        self._cam = None
+
+    def net(self, double):
+        m = self.model64 if double else self.model32
+        # the tutorial's network ends in softmax: scores are taken on logits
+        return m[:-1] if self.name == "tutorial" else m
+
+    def logits64(self, x):
+        with torch.no_grad():
+            return self.net(True)(torch.from_numpy(x).double()).numpy()
+
+    def torch_grad(self, x, k, double):
+        t = torch.from_numpy(x).to(torch.float64 if double else torch.float32)
+        t.requires_grad_(True)
+        self.net(double)(t)[:, k].sum().backward()
+        return t.grad.numpy()
+
+    def input(self):
+        """A batch where torch's float32 and float64 input gradients agree."""
+        if self._x is not None:
+            return self._x
+        for seed in range(6):
+            rng = np.random.default_rng(100 + seed)
+            x = rng.standard_normal((self.batch, 3, self.size, self.size)).astype(np.float32)
+            k = int(np.argmax(self.logits64(x)[0]))
+            g64 = self.torch_grad(x, k, True)
+            if rel_err(self.torch_grad(x, k, False), g64) < 1e-5:
+                self._x, self.k, self.g64, self.ref_logits = x, k, g64, self.logits64(x)
+                return x
+        raise AssertionError("no well-conditioned input found for %s" % self.name)
+
+    def gradcam(self):
+        """The last convolution's activations and gradients (NHWC), float64."""
+        if self._cam is None:
+            x = self.input()
+            acts = {}
+
+            def keep(_m, _inp, out):
+                # torchvision adds residuals in place: hand the block a copy
+                # so that this layer's output and gradient stay untouched
+                acts["A"] = out
+                out.register_hook(lambda grad: acts.__setitem__("g", grad))
+                return out.clone()
+
+            h = submodule(self.model64, self.cam_module).register_forward_hook(keep)
+            try:
+                self.net(True)(torch.from_numpy(x).double())[:, self.k].sum().backward()
+            finally:
+                h.remove()
+            self._cam = nhwc(acts["A"].detach().numpy()), nhwc(acts["g"].numpy())
+        return self._cam
+
+
+class Case:
+    """An ONNX export of a reference model and the libcvis model loaded
+    from it."""
+
+    def __init__(self, workdir, ref, opset, dynamic):
+        self.ref, self.name, self.opset = ref, ref.name, opset
+        self.path = workdir / ("%s_%d%s.onnx" % (ref.name, opset, "_dyn" if dynamic else ""))
+        export(ref.model32, ref.size, self.path, opset, dynamic)
+        self.cvis = cvis.Model.load(str(self.path))
+
+
+_refs, _cases = {}, {}
+
+
+def case(workdir, name, opset, dynamic=False):
+    if name not in _refs:
+        _refs[name] = Reference(name)
+    key = (name, opset, dynamic)
+    if key not in _cases:
+        _cases[key] = Case(workdir, _refs[name], opset, dynamic)
+    return _cases[key]
+
+
+def last_conv_layer(model):
+    for layer in reversed(model.layers):
+        if layer.is_conv:
+            return layer
+    raise AssertionError("no convolution-like layer")
+
+
+def cvis_pass(c, x, k):
+    """A pass on logits, backward from the sum over the batch of logit k."""
+    p = cvis.Pass(c.cvis, logits=True)
+    out = p.forward(nhwc(x))
+    seed = np.zeros_like(out)
+    seed[:, k] = 1
+    p.backward(seed)
+    return p, out
+
+
+def normalize(cam):
+    lo = cam.min(axis=(1, 2), keepdims=True)
+    hi = cam.max(axis=(1, 2), keepdims=True)
+    return (cam - lo) / (hi - lo + 1e-7)
+
+
+@pytest.mark.parametrize("opset", OPSETS)
+@pytest.mark.parametrize("name", PARITY_MODELS)
+def test_logits(workdir, name, opset):
+    c = case(workdir, name, opset)
+    r = c.ref
+    x = r.input()
+    got = cvis.Pass(c.cvis, logits=True).forward(nhwc(x))
+    assert got.shape == r.ref_logits.shape
+    assert rel_err(got, r.ref_logits) < 1e-4
+    if name == "tutorial":  # without logits mode the output is the softmax
+        probs = c.cvis.predict(nhwc(x))
+        e = np.exp(r.ref_logits - r.ref_logits.max(axis=1, keepdims=True))
+        assert np.abs(probs - e / e.sum(axis=1, keepdims=True)).max() < 1e-5
+
+
+@pytest.mark.parametrize("opset", OPSETS)
+@pytest.mark.parametrize("name", PARITY_MODELS)
+def test_input_gradient(workdir, name, opset):
+    c = case(workdir, name, opset)
+    r = c.ref
+    p, _ = cvis_pass(c, r.input(), r.k)
+    got = p.input_grad()
+    assert got.shape == (r.batch, r.size, r.size, 3)
+    assert rel_err(got, nhwc(r.g64)) < 1e-3
+
+
+@pytest.mark.parametrize("opset", OPSETS)
+@pytest.mark.parametrize("name", PARITY_MODELS)
+def test_gradcam_last_conv(workdir, name, opset):
+    c = case(workdir, name, opset)
+    r = c.ref
+    layer = last_conv_layer(c.cvis)
+    p, _ = cvis_pass(c, r.input(), r.k)
+    A, g = p.layer_output(layer.index), p.layer_grad(layer.index)
+    cam = normalize(np.maximum(np.einsum("bhwk,bk->bhw", A, g.mean(axis=(1, 2))), 0))
+    A_t, g_t = r.gradcam()
+    assert A.shape == A_t.shape
+    assert rel_err(A, A_t) < 1e-4
+    ref = normalize(np.maximum(np.einsum("bhwk,bk->bhw", A_t, g_t.mean(axis=(1, 2))), 0))
+    assert np.abs(cam - ref).max() < 1e-4
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_logits(workdir, name):
+    dyn = name in DYNAMIC
+    c = case(workdir, name, 13, dyn)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((c.ref.batch, 3, c.ref.size, c.ref.size)).astype(np.float32)
+    got = cvis.Pass(c.cvis, logits=True).forward(nhwc(x))
+    assert rel_err(got, c.ref.logits64(x)) < 1e-4
+    if dyn:
+        assert c.cvis.input_shape == (-1, -1, 3)
+        # a size other than the exported one
+        x = rng.standard_normal((1, 3, c.ref.size + 16, c.ref.size + 32)).astype(np.float32)
+        got = c.cvis.predict(nhwc(x))
+        assert rel_err(got, c.ref.logits64(x)) < 1e-4
+
+
+def test_layer_table_names_and_fusion(workdir):
+    c = case(workdir, "resnet18", 13)
+    layers = c.cvis.layers
+    names = [l.name for l in layers]
+    # ONNX node names, as Netron shows them
+    assert names[0] == "/conv1/Conv" and layers[0].type == "Conv" and layers[0].is_conv
+    # the ReLU that followed the first convolution was merged into it
+    assert c.cvis.layer_index("/relu/Relu") == 0
+    assert layers[0].output_shape == (32, 32, 64)
+    assert layers[-1].type == "Gemm" and layers[-1].output_shape == (1000,)
+    # a ReLU after a residual Add stays a layer of its own
+    relu = c.cvis.layer("/layer1/layer1.0/relu_1/Relu")
+    assert layers[relu.index].type == "Relu" and not layers[relu.index].is_conv
+    # filters come back in (kh, kw, cin, cout), the folded weights of torch
+    f, b = c.cvis.layer(0).filters()
+    assert f.shape == (7, 7, 3, 64) and b.shape == (64,)
+
+
+def test_dense_rows_follow_flatten(workdir):
+    """Flatten of an NHWC map feeds Gemm without a transpose layer: the
+    dense weights' rows are reordered at load time."""
+    c = case(workdir, "tutorial", 13)
+    types = [l.type for l in c.cvis.layers]
+    assert types == ["Conv", "Conv", "Conv", "Flatten", "Gemm", "Gemm"]
+    k = c.cvis.layer(4).weights()[0]
+    w = c.ref.model32[7].weight.detach().numpy()  # (128, 8*116*116) over (c, h, w)
+    assert np.array_equal(k.reshape(116, 116, 8, 128).transpose(2, 0, 1, 3).reshape(-1, 128), w.T)
+
+
+def test_softmax_fused_into_dense(workdir):
+    c = case(workdir, "tutorial", 13)
+    assert c.cvis.layer_index("/10/Softmax") == len(c.cvis.layers) - 1
