@@ -164,6 +164,9 @@ cvis_status cvis__tape_push(cvis__tape *t, const cvis__op *op, const void *attr,
                   "tape entries"));
     int id;
     CVIS_TRY(new_slot(t, &id));
+    /* new_slot may have moved the slot array: take the inputs again */
+    for (int i = 0; i < n_in; i++)
+        in_vals[i] = &t->slots[in[i]].value;
     slot *s = &t->slots[id];
     if (op->is_view) {
         s->alias = root_of(t, in[0]);
