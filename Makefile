@@ -31,7 +31,9 @@ DEPS := $(OBJS:.o=.d)
 
 SONAME := libcvis.so.$(VERSION_MAJOR)
 SHARED := lib/libcvis.so.$(VERSION)
-STATIC := lib/libcvis.a
+# A build in another directory (the sanitizer build) keeps its own static
+# library, so that it never replaces the normal one.
+STATIC := $(if $(filter build,$(BUILD)),lib/libcvis.a,$(BUILD)/libcvis.a)
 
 all: $(SHARED) lib/libcvis.so $(STATIC) $(BUILD)/cvis.pc examples
 
@@ -50,6 +52,7 @@ lib/libcvis.so: lib/$(SONAME)
 	ln -sf $(SONAME) $@
 
 $(STATIC): $(OBJS)
+	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $(OBJS)
 
