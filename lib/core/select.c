@@ -15,14 +15,15 @@ static void slice_axis(int64_t d, int64_t start, int64_t end, int64_t step, int6
         start = start < -d ? 0 : start + d;
     if (end < 0)
         end = end < -d ? -1 : end + d;
+    /* counts written so that no huge step overflows */
     if (step > 0) {
         start = start > d ? d : start;
         end = end > d ? d : (end < 0 ? 0 : end);
-        *count = end > start ? (end - start + step - 1) / step : 0;
+        *count = end > start ? (end - start - 1) / step + 1 : 0;
     } else {
         start = start > d - 1 ? d - 1 : start;
         end = end > d - 1 ? d - 1 : end;
-        *count = start > end ? (start - end + (-step) - 1) / (-step) : 0;
+        *count = start > end ? (step == INT64_MIN ? 1 : (start - end - 1) / (-step) + 1) : 0;
     }
     *first = start;
 }
@@ -53,7 +54,7 @@ static void slice_walk(const cvis__slice_attr *a, const cvis_tensor *x, const cv
         int64_t first, count;
         slice_axis(x->shape[i], a->start[i], a->end[i], a->step[i], &first, &count);
         off += first * s;
-        st[i] = a->step[i] * s;
+        st[i] = count > 1 ? a->step[i] * s : 0; /* a step beyond the axis is never taken */
         s *= x->shape[i];
     }
     if (y->size == 0)

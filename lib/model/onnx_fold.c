@@ -20,6 +20,22 @@ double cvis__onnx_get(const cvis__onnx_tensor *t, int64_t k)
     return t->f ? (double)t->f[k] : t->i ? (double)t->i[k] : 0.0;
 }
 
+int64_t cvis__onnx_to_int(double v)
+{
+    if (!(v == v))
+        return 0;
+    if (v >= 9223372036854775807.0)
+        return INT64_MAX;
+    if (v <= -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)v;
+}
+
+int64_t cvis__onnx_get_int(const cvis__onnx_tensor *t, int64_t k)
+{
+    return t->i ? t->i[k] : cvis__onnx_to_int(cvis__onnx_get(t, k));
+}
+
 /* A new tensor of `dtype` (float types are held as float32, others as
  * int64) and shape; at most max_elems values. */
 static cvis_status t_alloc(cvis__onnx_tensor *t, int dtype, int ndim, const int64_t *dims,
@@ -56,7 +72,7 @@ static void t_set(cvis__onnx_tensor *t, int64_t k, double v)
     if (t->f)
         t->f[k] = (float)v;
     else if (t->i)
-        t->i[k] = (int64_t)v;
+        t->i[k] = cvis__onnx_to_int(v);
 }
 
 static int is_float(const cvis__onnx_tensor *t)
@@ -111,7 +127,7 @@ static cvis_status ints_of(const cvis__onnx_tensor *t, int64_t *v, int cap, int 
     if (t->ndim > 1 || t->count > cap)
         return cvis__fail(CVIS_E_UNSUPPORTED, "%s must be a list of at most %d values", what, cap);
     for (int64_t k = 0; k < t->count; k++)
-        v[k] = (int64_t)cvis__onnx_get(t, k);
+        v[k] = cvis__onnx_get_int(t, k);
     *n = (int)t->count;
     return CVIS_OK;
 }
@@ -488,7 +504,7 @@ static cvis_status fold_gather(const cvis__onnx_node *n, const cvis__onnx_tensor
     int64_t e = 0;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t k = 0; k < idx->count; k++) {
-            int64_t j = (int64_t)cvis__onnx_get(idx, k);
+            int64_t j = cvis__onnx_get_int(idx, k);
             if (j < -d || j >= d) {
                 cvis__onnx_tensor_release(out);
                 return cvis__fail(CVIS_E_RANGE, "Gather index %lld outside an axis of %lld",
@@ -603,11 +619,11 @@ static cvis_status fold_slice(const cvis__onnx_node *n, int64_t opset, int n_in,
         if (s > 0) {
             b = b > d ? d : b;
             e = e > d ? d : (e < 0 ? 0 : e);
-            cnt = e > b ? (e - b + s - 1) / s : 0;
+            cnt = e > b ? (e - b - 1) / s + 1 : 0;
         } else {
             b = b > d - 1 ? d - 1 : b;
             e = e > d - 1 ? d - 1 : e;
-            cnt = b > e ? (b - e - s - 1) / (-s) : 0;
+            cnt = b > e ? (s == INT64_MIN ? 1 : (b - e - 1) / (-s) + 1) : 0;
         }
         first[a] = b;
         step[a] = s;

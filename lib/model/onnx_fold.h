@@ -24,6 +24,10 @@ cvis_status cvis__onnx_tensor_copy(const cvis__onnx_tensor *src, cvis__onnx_tens
 int cvis__onnx_tensor_equal(const cvis__onnx_tensor *a, const cvis__onnx_tensor *b);
 /* Element k as a double. */
 double cvis__onnx_get(const cvis__onnx_tensor *t, int64_t k);
+/* Element k as an integer (floats truncated and saturated, NaN as 0). */
+int64_t cvis__onnx_get_int(const cvis__onnx_tensor *t, int64_t k);
+/* A double as an int64, truncated and saturated (NaN as 0). */
+int64_t cvis__onnx_to_int(double v);
 /* 1 for float16/32/64 and bfloat16. */
 int cvis__onnx_is_float_type(int dtype);
 

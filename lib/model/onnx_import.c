@@ -370,6 +370,10 @@ static cvis_status emit(imp *im, const char *suffix, const char *type, const cvi
             ins[s][k] = *layer_shape(im, in[k], s);
         memset(&sh[s], 0, sizeof sh[s]);
         st = op->shape(attr, n_in, ins[s], &sh[s]);
+        /* every value's size fits in int64, so later products cannot overflow */
+        int64_t count;
+        if (st == CVIS_OK && cvis__shape_size(sh[s].ndim, sh[s].d, &count) != CVIS_OK)
+            st = cvis__fail(CVIS_E_LIMIT, "a layer output of more values than libcvis can count");
     }
     int n_layers = im->m->g->n_layers;
     if (st == CVIS_OK && n_layers >= im->lsh_cap) {
@@ -817,7 +821,8 @@ static cvis_status h_conv(imp *im, const cvis__onnx_node *n)
     onnx_dims(x, 1, xd[1]);
     int64_t group = attr_i(n, "group", 1), cout = W->dims[0], cg = W->dims[1];
     int64_t kh = W->dims[2], kw = W->dims[3];
-    if (group < 1 || xd[0][1] != xd[1][1] || cg * group != xd[0][1] || cout % group ||
+    if (group < 1 || group > (1 << 24) || xd[0][1] != xd[1][1] || cg * group != xd[0][1] ||
+        cout % group ||
         cout < 1 || kh < 1 || kw < 1 || cout > (1 << 24) || kh > 4096 || kw > 4096)
         return cvis__fail(CVIS_E_SHAPE, "Conv weight (%lld, %lld, %lld, %lld) with %lld groups "
                           "does not fit %lld input channels", (long long)cout, (long long)cg,
@@ -1510,7 +1515,7 @@ static cvis_status h_reduce(imp *im, const cvis__onnx_node *n)
                     return cvis__fail(CVIS_E_FORMAT, "the axes must be a short list");
                 na = (int)t->count;
                 for (int k = 0; k < na; k++)
-                    axes[k] = (int64_t)cvis__onnx_get(t, k);
+                    axes[k] = cvis__onnx_get_int(t, k);
             }
         } else {
             CVIS_TRY(attr_ints(n, "axes", axes, CVIS_MAX_DIMS, &na));
@@ -1816,7 +1821,7 @@ static cvis_status h_squeeze(imp *im, const cvis__onnx_node *n)
                 return cvis__fail(CVIS_E_FORMAT, "the axes must be a short list");
             na = (int)t->count;
             for (int k = 0; k < na; k++)
-                axes[k] = (int64_t)cvis__onnx_get(t, k);
+                axes[k] = cvis__onnx_get_int(t, k);
         }
     } else {
         CVIS_TRY(attr_ints(n, "axes", axes, CVIS_MAX_DIMS, &na));
@@ -1978,7 +1983,7 @@ static cvis_status h_split(imp *im, const cvis__onnx_node *n)
                 return cvis__fail(CVIS_E_UNSUPPORTED, "Split into %lld parts", (long long)t->count);
             ns = (int)t->count;
             for (int k = 0; k < ns; k++)
-                sizes[k] = (int64_t)cvis__onnx_get(t, k);
+                sizes[k] = cvis__onnx_get_int(t, k);
         }
     } else {
         CVIS_TRY(attr_ints(n, "split", sizes, 64, &ns));
@@ -2171,7 +2176,7 @@ static cvis_status h_pad(imp *im, const cvis__onnx_node *n)
                 return cvis__fail(CVIS_E_FORMAT, "pad axes must be a short list");
             na = (int)v->count;
             for (int k = 0; k < na; k++)
-                axes[k] = (int64_t)cvis__onnx_get(v, k);
+                axes[k] = cvis__onnx_get_int(v, k);
         }
     }
     int64_t before[CVIS_MAX_DIMS] = {0}, after[CVIS_MAX_DIMS] = {0};

@@ -135,6 +135,8 @@ static void test_slice(void)
         {2, -20, -1, 3, {2, 1, 0}},
         {5, 2, 1, 0, {0}},
         {-100, 2, 1, 2, {0, 1}},
+        {3, INT64_MAX, INT64_MAX, 1, {3}},     /* steps too large to add to anything */
+        {3, INT64_MIN, INT64_MIN, 1, {3}},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         cvis__slice_attr a = {1, {cases[k].start}, {cases[k].end}, {cases[k].step}};
