@@ -3,8 +3,9 @@
  *
  * QUICK TOUR
  *   A model is a graph of named layers. Build one (cvis_model_new +
- *   cvis_model_add_*), or load one (cvis_model_load_npz for weights of a built
- *   model).  Feed it float32 tensors in NHWC layout (batch, height, width,
+ *   cvis_model_add_*), or load one (cvis_model_load_onnx for ONNX files
+ *   exported by PyTorch or tf2onnx, cvis_model_load_npz for weights of a
+ *   built model).  Feed it float32 tensors in NHWC layout (batch, height, width,
  *   channels): cvis_model_predict.  A cvis_pass runs the model forward and
  *   back, giving the gradient of any scalar with respect to the input and to
  *   any layer's output.

@@ -45,7 +45,8 @@ static float unary_value(const cvis__unary_attr *u, float x)
     case CVIS__UN_ABS: return fabsf(x);
     case CVIS__UN_RECIPROCAL: return 1.0f / x;
     case CVIS__UN_SILU: return x * sigmoid(x);
-    case CVIS__UN_GELU: return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+    case CVIS__UN_GELU: /* in the order of the ONNX form Div, Erf, Add, Mul, Mul */
+        return x * (erff(x / (float)M_SQRT2) + 1.0f) * 0.5f;
     case CVIS__UN_CLIP: return x < u->a ? u->a : (x > u->b ? u->b : x);
     case CVIS__UN_HARD_SIGMOID: {
         float v = u->a * x + u->b;

@@ -537,6 +537,7 @@ static cvis_status materialize(imp *im, val *v)
 static cvis_status need_var(imp *im, const cvis__onnx_node *n, int k, val **out)
 {
     val *v = input_val(im, n, k);
+    *out = NULL;
     if (!is_var(v))
         return cvis__fail(CVIS_E_UNSUPPORTED, "input %d must be computed from the image", k);
     *out = v;
@@ -916,7 +917,7 @@ static cvis_status h_conv(imp *im, const cvis__onnx_node *n)
                 for (int64_t y = 0; y < kh; y++)
                     for (int64_t xx = 0; xx < kw; xx++)
                         k[((y * kw + xx) * cg + c) * cout + o] =
-                            W->f[((o * cg + c) * kh + y) * kw + xx];
+                            (float)cvis__onnx_get(W, ((o * cg + c) * kh + y) * kw + xx);
         names[nw] = "kernel";
         trainable[nw++] = 1;
     }
@@ -965,7 +966,11 @@ static cvis_status h_conv(imp *im, const cvis__onnx_node *n)
         const cvis__onnx_node *keep = im->cur;
         im->cur = last;
         int al;
-        s = emit_activation(im, &act, mul ? "Mul" : act_node->op_type, layer, 1, &al);
+        /* x * HardSigmoid(x) is the HardSwish op of later opsets; SiLU has
+         * no ONNX op and is named after its Mul */
+        const char *type = !mul ? act_node->op_type
+                           : act.kind == 1 ? "HardSwish" : "Mul";
+        s = emit_activation(im, &act, type, layer, 1, &al);
         im->cur = keep;
         CVIS_TRY(s);
         im->done[node_index(im, act_node)] = 1;
@@ -991,11 +996,12 @@ static cvis_status h_activation(imp *im, const cvis__onnx_node *n)
         if (!strcmp(n->op_type, "Sigmoid")) {
             a.kind = 2;
             a.un = (cvis__unary_attr){CVIS__UN_SILU, 0, 0};
+            type = "Mul";
         } else {
             a.kind = 1;
             a.act = CVIS_ACT_HARD_SWISH;
+            type = "HardSwish";
         }
-        type = "Mul";
     }
     int layer;
     const cvis__onnx_node *keep = im->cur;
@@ -1087,7 +1093,7 @@ static cvis_status dense_kernel(const cvis__onnx_tensor *B, int transB, float al
     for (int64_t r = 0; r < K; r++) {
         int64_t src = order ? order[r] : r;
         for (int64_t c = 0; c < N; c++)
-            k[r * N + c] = alpha * (transB ? B->f[c * K + src] : B->f[src * N + c]);
+            k[r * N + c] = alpha * (float)cvis__onnx_get(B, transB ? c * K + src : src * N + c);
     }
     cvis__free(order);
     *units = N;
@@ -1307,8 +1313,84 @@ static void copy_flat(val *dst, const val *src)
     memcpy(dst->flat_perm, src->flat_perm, sizeof dst->flat_perm);
 }
 
+/* A constant scalar input k of node n equal to v (as float32). */
+static int scalar_input_is(imp *im, const cvis__onnx_node *n, int k, float v)
+{
+    val *c = input_val(im, n, k);
+    return is_const(c) && c->c[0] == c->c[1] && c->c[0]->count == 1 &&
+           (float)cvis__onnx_get(c->c[0], 0) == v;
+}
+
+/* The other input of a two-input node, given one input's value index. */
+static int other_input(imp *im, const cvis__onnx_node *n, int vi)
+{
+    if (n->n_in != 2)
+        return -1;
+    if (value_index(im, n->in[0]) == vi)
+        return 1;
+    return value_index(im, n->in[1]) == vi ? 0 : -1;
+}
+
+/* GELU as PyTorch exports it: Div(x, sqrt 2), Erf, Add 1, Mul x, Mul 1/2,
+ * each the only consumer of the one before.  The last Mul, or NULL. */
+static const cvis__onnx_node *gelu_chain(imp *im, const cvis__onnx_node *div,
+                                         const cvis__onnx_node **mid)
+{
+    int x = value_index(im, div->in[0]);
+    if (div->n_in != 2 || !scalar_input_is(im, div, 1, (float)M_SQRT2))
+        return NULL;
+    const cvis__onnx_node *erf = sole_consumer(im, value_index(im, div->out[0]));
+    if (!erf || strcmp(erf->op_type, "Erf"))
+        return NULL;
+    int e = value_index(im, erf->out[0]);
+    const cvis__onnx_node *add = sole_consumer(im, e);
+    int k = add && !strcmp(add->op_type, "Add") ? other_input(im, add, e) : -1;
+    if (k < 0 || !scalar_input_is(im, add, k, 1.0f))
+        return NULL;
+    int a = value_index(im, add->out[0]);
+    const cvis__onnx_node *mul = sole_consumer(im, a);
+    if (!mul || strcmp(mul->op_type, "Mul") || other_input(im, mul, a) < 0 ||
+        value_index(im, mul->in[other_input(im, mul, a)]) != x)
+        return NULL;
+    int m = value_index(im, mul->out[0]);
+    const cvis__onnx_node *half = sole_consumer(im, m);
+    k = half && !strcmp(half->op_type, "Mul") ? other_input(im, half, m) : -1;
+    if (k < 0 || !scalar_input_is(im, half, k, 0.5f))
+        return NULL;
+    mid[0] = erf;
+    mid[1] = add;
+    mid[2] = mul;
+    return half;
+}
+
 static cvis_status h_binary(imp *im, const cvis__onnx_node *n)
 {
+    const cvis__onnx_node *mid[3], *last;
+    if (!strcmp(n->op_type, "Div") && is_var(input_val(im, n, 0)) &&
+        (last = gelu_chain(im, n, mid))) {
+        /* one GELU layer, named after the last node */
+        val *x = input_val(im, n, 0);
+        cvis__unary_attr u = {CVIS__UN_GELU, 0, 0};
+        const cvis__onnx_node *keep = im->cur;
+        int layer;
+        im->cur = last;
+        cvis_status st = emit_plain(im, NULL, "Gelu", &cvis__op_unary, &u, sizeof u, 1, &x->layer,
+                                    &layer);
+        im->cur = keep;
+        CVIS_TRY(st);
+        CVIS_TRY(add_alias(im, layer, n->name));
+        for (int k = 0; k < 3; k++) {
+            im->done[node_index(im, mid[k])] = 1;
+            CVIS_TRY(add_alias(im, layer, mid[k]->name));
+        }
+        im->done[node_index(im, last)] = 1;
+        val src = *x;
+        int vi = value_index(im, last->out[0]);
+        set_var(im, vi, layer, src.perm);
+        if (src.flat && vi >= 0)
+            copy_flat(&im->v[vi], &src);
+        return CVIS_OK;
+    }
     val *a = input_val(im, n, 0), *b = input_val(im, n, 1);
     int kind = binary_kind(n->op_type), layer;
     if (n->n_in != 2 || !a || !b)
@@ -1392,8 +1474,8 @@ static cvis_status pool_attr(const cvis__onnx_node *n, cvis__pool_attr *a)
         if (ks[k] < 1 || ks[k] > 65536 || (nst >= 0 && (st[k] < 1 || st[k] > 65536)))
             return cvis__fail(CVIS_E_FORMAT, "pooling window and strides must be positive");
     for (int k = 0; npd >= 0 && k < 4; k++)
-        if (pads[k] < 0 || pads[k] > 65536)
-            return cvis__fail(CVIS_E_UNSUPPORTED, "pooling pads must lie in 0..65536");
+        if (pads[k] < 0 || pads[k] >= ks[k % 2])
+            return cvis__fail(CVIS_E_FORMAT, "pooling pads must be smaller than the window");
     memset(a, 0, sizeof *a);
     a->kind = !strcmp(n->op_type, "MaxPool") ? CVIS_POOL_MAX : CVIS_POOL_AVG;
     a->kh = (int)ks[0];
@@ -2969,10 +3051,15 @@ CVIS_API cvis_status cvis_model_load_onnx(const char *path, cvis_model **out)
             dir[dl] = 0;
         }
     }
+    /* the file's bytes go as soon as they are decoded: weights are large */
+    cvis__onnx_model *om = NULL;
     if (st == CVIS_OK)
-        st = load_memory(buf, size, dir, out);
-    cvis__free(dir);
+        st = cvis__onnx_read(buf, size, dir, &om);
     cvis__free(buf);
+    if (st == CVIS_OK)
+        st = import_model(om, size, out);
+    cvis__onnx_free(om);
+    cvis__free(dir);
     if (st != CVIS_OK)
         cvis__wrap_error(st, "loading \"%s\"", path);
     return st;

@@ -11,6 +11,7 @@
 #include "check.h"
 #include "core/alloc.h"
 #include "core/rng.h"
+#include "model/model.h"
 #include "model/protobuf.h"
 
 /* ------------------------------------------------- a small saved model */
@@ -29,6 +30,70 @@ static cvis_model *small_model(void)
     CHECK_OK(cvis_model_add_flatten(m, "flat", a, NULL));
     CHECK_OK(cvis_model_add_dense(m, "fc", CVIS_PREV, 4, CVIS_ACT_SOFTMAX, NULL));
     CHECK_OK(cvis_model_init_weights(m, 1));
+    return m;
+}
+
+/* Adds a layer from an attribute copy and weights of the given shapes
+ * (seeded values, positive where they scale). */
+static int add(cvis_model *m, const char *type, const cvis__op *op, const void *attr, size_t size,
+               int n_in, const int *in, int n_w, const int64_t (*shapes)[4], const int *ndims,
+               const char *const *names)
+{
+    void *a = cvis__malloc(size);
+    memcpy(a, attr, size);
+    cvis_tensor *w[4] = {NULL, NULL, NULL, NULL};
+    for (int k = 0; k < n_w; k++) {
+        cvis_tensor_create(ndims[k], shapes[k], &w[k]);
+        for (int64_t i = 0; i < cvis_tensor_size(w[k]); i++)
+            cvis_tensor_data(w[k])[i] = 0.5f + 0.01f * (float)((i * 7 + k) % 13);
+    }
+    int idx = -1;
+    CHECK_OK(cvis__model_add_layer(m, NULL, type, type, op, a, n_in, in, n_w, w, names, NULL, 0,
+                                   &idx));
+    return idx;
+}
+
+/* A model through the ops that the builders do not offer. */
+static cvis_model *kitchen_sink(void)
+{
+    cvis_model *m = NULL;
+    CHECK_OK(cvis_model_new(8, 8, 3, &m));
+    int c0, t, r, ln, g, t2, mm, red, sl, ga, bc, mx, cat;
+    CHECK_OK(cvis_model_add_conv2d(m, "conv", CVIS_PREV, 8, 3, 3, 1, CVIS_PADDING_SAME, CVIS_ACT_LINEAR, &c0));
+    cvis__transpose_attr ta = {4, {0, 3, 1, 2}};
+    t = add(m, "transpose", &cvis__op_transpose, &ta, sizeof ta, 1, &c0, 0, NULL, NULL, NULL);
+    cvis__reshape_attr ra = {2, {-3, 64}};
+    r = add(m, "reshape", &cvis__op_reshape, &ra, sizeof ra, 1, &t, 0, NULL, NULL, NULL);
+    cvis__layer_norm_attr la = {1, 1e-5f, 1};
+    const int64_t lns[2][4] = {{64}, {64}};
+    const int lnd[2] = {1, 1};
+    const char *lnn[2] = {"gamma", "beta"};
+    ln = add(m, "layer_norm", &cvis__op_layer_norm, &la, sizeof la, 1, &r, 2, lns, lnd, lnn);
+    cvis__unary_attr ua = {CVIS__UN_GELU, 0, 0};
+    g = add(m, "gelu", &cvis__op_unary, &ua, sizeof ua, 1, &ln, 0, NULL, NULL, NULL);
+    cvis__transpose_attr tb = {3, {0, 2, 1}};
+    t2 = add(m, "transpose_b", &cvis__op_transpose, &tb, sizeof tb, 1, &g, 0, NULL, NULL, NULL);
+    char none = 0;
+    mm = add(m, "matmul", &cvis__op_matmul, &none, 1, 2, (int[]){g, t2}, 0, NULL, NULL, NULL);
+    cvis__reduce_attr rd = {CVIS__REDUCE_MEAN, 0, 4u};
+    red = add(m, "mean", &cvis__op_reduce, &rd, sizeof rd, 1, &mm, 0, NULL, NULL, NULL);
+    cvis__slice_attr sa = {4, {0, 0, 0, 0}, {INT64_MAX, INT64_MAX, INT64_MAX, 4}, {1, 1, 1, 1}};
+    sl = add(m, "slice", &cvis__op_slice, &sa, sizeof sa, 1, &c0, 0, NULL, NULL, NULL);
+    struct {
+        cvis__gather_attr g;
+        int64_t idx[2];
+    } gat = {{3, 2}, {3, 1}};
+    ga = add(m, "gather", &cvis__op_gather, &gat, sizeof gat, 1, &sl, 0, NULL, NULL, NULL);
+    cvis__binary_const_attr bca = {CVIS__BIN_MUL, 0};
+    const int64_t bcs[1][4] = {{1, 1, 2}};
+    const int bcd[1] = {3};
+    const char *bcn[1] = {"value"};
+    bc = add(m, "scale", &cvis__op_binary_const, &bca, sizeof bca, 1, &ga, 1, bcs, bcd, bcn);
+    cvis__reduce_attr rm = {CVIS__REDUCE_MAX, 0, 6u};
+    mx = add(m, "max", &cvis__op_reduce, &rm, sizeof rm, 1, &bc, 0, NULL, NULL, NULL);
+    cvis__concat_attr ca = {-1};
+    cat = add(m, "concat", &cvis__op_concat, &ca, sizeof ca, 2, (int[]){red, mx}, 0, NULL, NULL, NULL);
+    CHECK_OK(cvis_model_add_dense(m, "head", cat, 3, CVIS_ACT_SOFTMAX, NULL));
     return m;
 }
 
@@ -457,7 +522,9 @@ static void test_hostile(void)
     CHECK(m == NULL);
 }
 
-TEST_MAIN({
+/* A saved model of each kind, damaged every way. */
+static void run_all(void)
+{
     cvis_model *m = small_model();
     void *data = NULL;
     size_t size = 0;
@@ -472,4 +539,37 @@ TEST_MAIN({
     test_hostile();
     test_constant_bomb();
     test_damaged_structure();
-})
+    /* the kitchen sink: round trip, damage and failing allocations */
+    m = kitchen_sink();
+    data = NULL;
+    CHECK_OK(cvis_model_save_onnx_memory(m, &data, &size));
+    cvis_model *back = NULL;
+    if (data)
+        CHECK_OK(cvis_model_load_onnx_memory(data, size, &back));
+    if (back) {
+        cvis_tensor *x = NULL, *y0 = NULL, *y1 = NULL;
+        CHECK_OK(cvis_tensor_create(4, (int64_t[]){2, 8, 8, 3}, &x));
+        for (int64_t i = 0; x && i < cvis_tensor_size(x); i++)
+            cvis_tensor_data(x)[i] = (float)((i * 37) % 17) / 8.0f - 1.0f;
+        CHECK_OK(cvis_model_predict(m, x, &y0));
+        CHECK_OK(cvis_model_predict(back, x, &y1));
+        CHECK(y0 && y1 && !memcmp(cvis_tensor_data(y0), cvis_tensor_data(y1), 6 * sizeof(float)));
+        cvis_tensor_free(x);
+        cvis_tensor_free(y0);
+        cvis_tensor_free(y1);
+        for (int l = 0; l < cvis_model_layer_count(m); l++) {
+            int found = -1;
+            CHECK_OK(cvis_model_find_layer(back, cvis_model_layer_name(m, l), &found));
+        }
+    }
+    cvis_model_free(back);
+    cvis_model_free(m);
+    if (data) {
+        test_truncated(data, size);
+        test_bit_flips(data, size);
+        test_alloc_failures(data, size);
+    }
+    cvis_free(data);
+}
+
+TEST_MAIN({ run_all(); })

@@ -33,6 +33,47 @@ def tutorial_net(torch):
         nn.Linear(128, 3), nn.Softmax(dim=1))
 
 
+def op_mix_net(torch, dynamic):
+    """A small network that uses many ops at once: batch norm, depthwise
+    convolution, hard swish, a channel shuffle (view, transpose, reshape),
+    chunk (Split or Slice), SiLU, ReLU6, squeeze-excitation, padding,
+    pooling with ceil_mode, permute + LayerNorm + Linear + GELU (layer
+    norm and GELU blocks), and a softmax head.  With `dynamic` it ends in
+    a spatial mean so that any input size works."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class OpMix(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+            self.bn = nn.BatchNorm2d(8)
+            self.dw = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
+            self.se1 = nn.Conv2d(8, 4, 1)
+            self.se2 = nn.Conv2d(4, 8, 1)
+            self.ln = nn.LayerNorm(8)
+            self.fc1 = nn.Linear(8, 16)
+            self.fc2 = nn.Linear(16, 8)
+            self.head = nn.Linear(8 if dynamic else 200, 5)
+
+        def forward(self, x):
+            x = F.relu(self.bn(self.c1(x)))
+            x = F.hardswish(self.dw(x))
+            b, c, h, w = x.shape
+            x = x.view(b, 2, c // 2, h, w).transpose(1, 2).reshape(b, c, h, w)
+            a, bb = x.chunk(2, dim=1)
+            x = torch.cat([F.silu(a), F.relu6(bb)], 1)
+            g = torch.sigmoid(self.se2(F.relu(self.se1(F.adaptive_avg_pool2d(x, 1)))))
+            x = F.pad(x * g, (1, 1, 1, 1))
+            x = F.avg_pool2d(x, 3, 2, ceil_mode=True)
+            y = x.permute(0, 2, 3, 1)
+            y = y + self.fc2(F.gelu(self.fc1(self.ln(y))))
+            x = F.max_pool2d(y.permute(0, 3, 1, 2), 2, 2, ceil_mode=True)
+            x = x.mean([2, 3]) if dynamic else x.flatten(1)
+            return F.softmax(self.head(x), 1)
+
+    return OpMix()
+
+
 def _no_inplace(torch, model):
     for mod in model.modules():
         if hasattr(mod, "inplace"):
@@ -44,6 +85,8 @@ def _no_inplace(torch, model):
 # layer's, or None).  The module paths follow torchvision 0.14.
 SPECS = {
     "tutorial": (128, "5"),
+    "op_mix": (32, None),
+    "op_mix_dynamic": (32, None),
     "resnet18": (64, "layer4.1.bn2"),
     "vgg11_bn": (224, "features.27"),
     "mobilenet_v2": (64, "features.18"),
@@ -72,6 +115,8 @@ def build(name, seed=0):
     models = torchvision.models
     if name == "tutorial":
         m = tutorial_net(torch)
+    elif name.startswith("op_mix"):
+        m = op_mix_net(torch, name.endswith("dynamic"))
     elif name == "wide_resnet":
         # the wide_resnet family (width_per_group 128) with one block per
         # stage: the same ops as wide_resnet50_2 at a quarter of the size
