@@ -2851,9 +2851,10 @@ static cvis_status setup_input(imp *im)
     if (n_real != 1)
         return cvis__fail(CVIS_E_UNSUPPORTED, "libcvis models take one image input; this graph "
                           "has %d", n_real);
-    if (in->elem_type != CVIS__ONNX_FLOAT && in->elem_type != 0)
-        return cvis__fail(CVIS_E_UNSUPPORTED, "input \"%s\" has element type %d, not float",
-                          in->name, in->elem_type);
+    /* libcvis computes in float32 whatever float type the file declares */
+    if (!cvis__onnx_is_float_type(in->elem_type) && in->elem_type != 0)
+        return cvis__fail(CVIS_E_UNSUPPORTED, "input \"%s\" has element type %d, not a float "
+                          "type", in->name, in->elem_type);
     if (in->ndim != 4)
         return cvis__fail(CVIS_E_UNSUPPORTED, "input \"%s\" must be a batch of images (rank 4), "
                           "not %s", in->name, in->ndim < 0 ? "of unknown rank" : "this rank");

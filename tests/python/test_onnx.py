@@ -395,3 +395,45 @@ def test_vgg11_bn(workdir, name, opset):
     check_input_gradient(workdir, name, opset)
     check_gradcam_last_conv(workdir, name, opset)
     del _cases[(name, opset, False)]  # 500 MB of weights
+
+
+def test_weights_in_other_encodings(workdir):
+    """The same network with its weights stored as float16 raw data, as
+    double_data, as float_data, and its shapes as int64_data: float32 and
+    double give the same model bit for bit, float16 the rounded weights."""
+    from onnx import numpy_helper, TensorProto
+    c = case(workdir, "op_mix", 13)
+    x = nhwc(c.ref.input())
+    want = c.cvis.predict(x)
+    base = onnx.load(str(c.path))
+    results, n_int = {}, 0
+    for kind in ("float16", "double", "float_data", "int64_data"):
+        m = copy.deepcopy(base)
+        for t in m.graph.initializer:
+            a = numpy_helper.to_array(t)
+            if a.dtype == np.float32 and kind != "int64_data":
+                if kind == "float16":
+                    t.CopyFrom(numpy_helper.from_array(a.astype(np.float16), t.name))
+                elif kind == "double":
+                    t.ClearField("raw_data")
+                    t.data_type = TensorProto.DOUBLE
+                    t.double_data.extend(a.astype(np.float64).ravel().tolist())
+                else:
+                    t.ClearField("raw_data")
+                    t.float_data.extend(a.ravel().tolist())
+        for t in [a.t for n in m.graph.node if n.op_type == "Constant" for a in n.attribute
+                  if a.name == "value"] + list(m.graph.initializer):
+            a = numpy_helper.to_array(t)
+            if a.dtype == np.int64 and kind == "int64_data":
+                t.ClearField("raw_data")
+                t.int64_data.extend(a.ravel().tolist())
+                n_int += 1
+        if kind in ("float16", "double"):
+            elem = TensorProto.FLOAT16 if kind == "float16" else TensorProto.DOUBLE
+            m.graph.input[0].type.tensor_type.elem_type = elem
+        results[kind] = cvis.onnx.load_bytes(m.SerializeToString()).predict(x)
+    assert np.array_equal(results["double"], want)
+    assert np.array_equal(results["float_data"], want)
+    assert np.array_equal(results["int64_data"], want)
+    assert n_int > 0  # the shape constants were rewritten
+    assert 0 < np.abs(results["float16"] - want).max() < 1e-2
