@@ -36,7 +36,8 @@ def tutorial_net(torch):
 def op_mix_net(torch, dynamic):
     """A small network that uses many ops at once: batch norm, depthwise
     convolution, hard swish, a channel shuffle (view, transpose, reshape),
-    chunk (Split or Slice), SiLU, ReLU6, squeeze-excitation, padding,
+    channel selection (Gather, Slice, Unsqueeze), Split, SiLU, ReLU6,
+    squeeze-excitation, padding,
     pooling with ceil_mode, permute + LayerNorm + Linear + GELU (layer
     norm and GELU blocks), and a softmax head.  With `dynamic` it ends in
     a spatial mean so that any input size works."""
@@ -56,11 +57,14 @@ def op_mix_net(torch, dynamic):
             self.head = nn.Linear(8 if dynamic else 200, 5)
 
         def forward(self, x):
+            x = x[:, [2, 1, 0]]  # Gather of a list of channels (BGR to RGB)
+            # Slice, and Gather of one channel then Unsqueeze
+            x = torch.cat([x[:, 0:1] * 0.5 + x[:, 0].unsqueeze(1) * 0.25, x[:, 1:]], 1)
             x = F.relu(self.bn(self.c1(x)))
             x = F.hardswish(self.dw(x))
             b, c, h, w = x.shape
             x = x.view(b, 2, c // 2, h, w).transpose(1, 2).reshape(b, c, h, w)
-            a, bb = x.chunk(2, dim=1)
+            a, bb = torch.split(x, [3, 5], dim=1)
             x = torch.cat([F.silu(a), F.relu6(bb)], 1)
             g = torch.sigmoid(self.se2(F.relu(self.se1(F.adaptive_avg_pool2d(x, 1)))))
             x = F.pad(x * g, (1, 1, 1, 1))
