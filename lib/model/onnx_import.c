@@ -505,29 +505,35 @@ static cvis_status flat_order(const val *v, int64_t **out)
     return CVIS_OK;
 }
 
-/* Puts a flattened value's features in ONNX order (a gather layer). */
+/* Puts a flattened value's features in ONNX order: viewed with the axes
+ * it was flattened from, transposed to ONNX order, flattened again (no
+ * table as long as the features). */
 static cvis_status materialize(imp *im, val *v)
 {
     if (!v->flat)
         return CVIS_OK;
-    int64_t *order;
-    CVIS_TRY(flat_order(v, &order));
-    int64_t n = v->s[0].d[1];
-    cvis__gather_attr *g;
-    cvis_status st = cvis__alloc(sizeof *g + (size_t)n * sizeof(int64_t), "layer attributes",
-                                 (void **)&g);
-    if (st != CVIS_OK) {
-        cvis__free(order);
-        return st;
-    }
-    g->axis = 1;
-    g->n = n;
-    for (int64_t k = 0; k < n; k++)
-        g->idx[order[k]] = k;
-    cvis__free(order);
-    int layer;
-    CVIS_TRY(emit(im, "reorder", "Gather", &cvis__op_gather, g, 1, &v->layer, 0, NULL, NULL, NULL,
-                  0, &layer));
+    int r = v->flat_rank, layer;
+    cvis__reshape_attr unflat, flat;
+    memset(&unflat, 0, sizeof unflat);
+    memset(&flat, 0, sizeof flat);
+    unflat.ndim = r - 1;
+    for (int i = 1; i < r; i++)
+        unflat.shape[i - 1] = v->flat_dims[v->flat_perm[i]];
+    flat.ndim = 1;
+    flat.shape[0] = v->s[0].d[1];
+    cvis__transpose_attr t;
+    memset(&t, 0, sizeof t);
+    t.ndim = r;
+    for (int i = 0; i < r; i++)
+        for (int j = 0; j < r; j++)
+            if (v->flat_perm[j] == i)
+                t.perm[i] = j;
+    CVIS_TRY(emit_plain(im, "unflatten", "Reshape", &cvis__op_reshape, &unflat, sizeof unflat, 1,
+                        &v->layer, &layer));
+    CVIS_TRY(emit_plain(im, "reorder", "Transpose", &cvis__op_transpose, &t, sizeof t, 1, &layer,
+                        &layer));
+    CVIS_TRY(emit_plain(im, "flatten", "Flatten", &cvis__op_reshape, &flat, sizeof flat, 1,
+                        &layer, &layer));
     v->layer = layer;
     v->flat = 0;
     v->conv_layer = -2;

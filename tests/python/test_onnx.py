@@ -440,3 +440,33 @@ def test_weights_in_other_encodings(workdir):
     assert np.array_equal(results["int64_data"], want)
     assert n_int > 0  # the shape constants were rewritten
     assert 0 < np.abs(results["float16"] - want).max() < 1e-2
+
+
+def test_flattened_features_used_elsewhere(workdir):
+    """A flattened feature map feeds a Gemm (rows reordered at load time)
+    and, through element-wise layers, a second output (reordered by layers
+    at the end): both outputs are torch's."""
+    nn = torch.nn
+
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.fc = nn.Linear(4 * 6 * 6, 5)
+
+        def forward(self, x):
+            f = torch.flatten(torch.relu(self.conv(x)), 1)
+            return self.fc(f), torch.sigmoid(f) * 2
+
+    torch.manual_seed(5)
+    m = TwoHeads().eval()
+    path = workdir / "two_heads.onnx"
+    torch.onnx.export(m, torch.randn(1, 3, 8, 8), str(path), opset_version=13)
+    c = cvis.Model.load(str(path))
+    types = [l.type for l in c.layers]
+    assert types[-3:] == ["Reshape", "Transpose", "Flatten"]
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        ref = [t.numpy() for t in m.double()(torch.from_numpy(x).double())]
+    for got, want in zip(c.predict(nhwc(x)), ref):
+        assert rel_err(got, want) < 1e-5
