@@ -496,7 +496,41 @@ static void test_reshape_copy(void)
     CHECK_STATUS(cvis__op_reshape.shape(&bad, 1, &in, &out), CVIS_E_SHAPE);
 }
 
+/* A convolution with merged batch norm gives, bit for bit, the convolution
+ * followed by a batch-norm op (ONNX import merges the two). */
+static void test_conv_bn_merge_exact(void)
+{
+    int64_t xs[4] = {2, 5, 6, 3}, ks[4] = {3, 3, 3, 4}, c4 = 4;
+    cvis_tensor *x = randt(4, xs, -1, 1), *k = randt(4, ks, -1, 1), *b = randt(1, &c4, -1, 1);
+    cvis_tensor *g = randt(1, &c4, 0.5, 1.5), *be = randt(1, &c4, -1, 1);
+    cvis_tensor *mu = randt(1, &c4, -1, 1), *var = randt(1, &c4, 0.5, 2);
+    cvis__conv_attr plain = {3, 3, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER, 0, 0, 0, 0, 4, 1, 0, 0,
+                             CVIS_ACT_RELU, 0};
+    cvis__conv_attr merged = plain;
+    merged.has_bn = 1;
+    merged.bn_eps = 1e-3f;
+    plain.act = CVIS_ACT_LINEAR;
+    cvis__bn_attr bn = {1e-3f};
+    cvis__act_attr relu = {CVIS_ACT_RELU, 0};
+    cvis__tape *t;
+    cvis__tape_new(&t);
+    int in, a, c, d, e;
+    cvis__tape_leaf(t, x, 0, &in);
+    const cvis_tensor *pm[6] = {k, b, g, be, mu, var}, *pp[2] = {k, b}, *pb[4] = {g, be, mu, var};
+    CHECK_OK(cvis__tape_push(t, &cvis__op_conv2d, &merged, 1, &in, 6, pm, 0, 0, &a));
+    CHECK_OK(cvis__tape_push(t, &cvis__op_conv2d, &plain, 1, &in, 2, pp, 0, 0, &c));
+    CHECK_OK(cvis__tape_push(t, &cvis__op_batch_norm, &bn, 1, &c, 4, pb, 0, 0, &d));
+    CHECK_OK(cvis__tape_push(t, &cvis__op_activation, &relu, 1, &d, 0, NULL, 0, 0, &e));
+    const cvis_tensor *ya = cvis__tape_value(t, a), *ye = cvis__tape_value(t, e);
+    CHECK(ya->size == ye->size && !memcmp(ya->data, ye->data, (size_t)ya->size * sizeof(float)));
+    cvis__tape_free(t);
+    cvis_tensor *all[7] = {x, k, b, g, be, mu, var};
+    for (int i = 0; i < 7; i++)
+        cvis_tensor_free(all[i]);
+}
+
 TEST_MAIN({
+    test_conv_bn_merge_exact();
     cvis__rng_seed(&rng, 7);
     test_transpose();
     test_slice();
