@@ -149,9 +149,12 @@ static void col2im(const cvis__conv_attr *a, const geom *g, const float *col, in
         }
 }
 
-/* Per-channel scale and shift of the epilogue: y = scale*conv + shift. */
-static void epilogue_coeffs(const cvis__conv_attr *a, const cvis_tensor *const *p, float *scale,
-                            float *shift)
+/* Per-channel coefficients of the epilogue y = (conv + pre) * scale + shift.
+ * With batch norm, pre is the bias and the normalization is applied as a
+ * separate batch-norm layer would apply it, so that merging the two layers
+ * (as ONNX import does) changes no bit of the result. */
+static void epilogue_coeffs(const cvis__conv_attr *a, const cvis_tensor *const *p, float *pre,
+                            float *scale, float *shift)
 {
     const float *bias = a->has_bias ? p[1]->data : NULL;
     int bn = a->has_bias ? 2 : 1;
@@ -161,9 +164,11 @@ static void epilogue_coeffs(const cvis__conv_attr *a, const cvis_tensor *const *
             const float *gamma = p[bn]->data, *beta = p[bn + 1]->data;
             const float *mean = p[bn + 2]->data, *var = p[bn + 3]->data;
             float s = gamma[c] / sqrtf(var[c] + a->bn_eps);
+            pre[c] = b;
             scale[c] = s;
-            shift[c] = (b - mean[c]) * s + beta[c];
+            shift[c] = beta[c] - mean[c] * s;
         } else {
+            pre[c] = 0.0f;
             scale[c] = 1.0f;
             shift[c] = b;
         }
@@ -236,8 +241,8 @@ static cvis_status conv_forward(cvis__op_args *args)
     cvis__shape xs = cvis__tensor_get_shape(x);
     CVIS_TRY(conv_geom(a, &xs, &g));
     float *ws;
-    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(2 * a->cout + col_floats(&g)), &ws));
-    float *scale = ws, *shift = ws + a->cout, *col = ws + 2 * a->cout;
+    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(3 * a->cout + col_floats(&g)), &ws));
+    float *scale = ws, *shift = ws + a->cout, *pre = ws + 2 * a->cout, *col = ws + 3 * a->cout;
     float *y = args->out->data;
     int64_t M = g.Ho * g.Wo;
     if (g.direct) {
@@ -258,12 +263,16 @@ static cvis_status conv_forward(cvis__op_args *args)
             }
         }
     }
-    epilogue_coeffs(a, args->params, scale, shift);
+    epilogue_coeffs(a, args->params, pre, scale, shift);
     int64_t rows = g.B * M;
     for (int64_t r = 0; r < rows; r++) {
         float *v = y + r * a->cout;
-        for (int c = 0; c < a->cout; c++)
-            v[c] = v[c] * scale[c] + shift[c];
+        if (a->has_bn)
+            for (int c = 0; c < a->cout; c++)
+                v[c] = (v[c] + pre[c]) * scale[c] + shift[c];
+        else
+            for (int c = 0; c < a->cout; c++)
+                v[c] = v[c] + shift[c];
     }
     if (!args->drop_act)
         cvis__act_apply(a->act, a->alpha, y, args->out->size, a->cout);
@@ -299,15 +308,15 @@ static cvis_status conv_backward(cvis__op_args *args)
     int64_t dw_n = (int64_t)a->kh * a->kw * g.C * a->cout;
     int ways = g.small && dw ? cvis__parallel_ways(g.B * g.Ho, ROW_GRAIN) : 0;
     float *ws;
-    CVIS_TRY(cvis__ws_get(args->ws,
-                          (size_t)(2 * a->cout + n + 2 * cols + wt_n + ways * dw_n + tmp_n), &ws));
-    float *scale = ws, *shift = ws + a->cout, *dconv = ws + 2 * a->cout;
+    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(3 * a->cout + n + 2 * cols + wt_n + ways * dw_n + tmp_n),
+                          &ws));
+    float *scale = ws, *shift = ws + a->cout, *pre = ws + 2 * a->cout, *dconv = ws + 3 * a->cout;
     float *col = dconv + n, *dcol = col + cols, *wt = dcol + cols, *dw_parts = wt + wt_n;
     float *tmp = dw_parts + ways * dw_n;
     /* d(pre-activation), then through the epilogue's scale */
     cvis__act_grad(args->drop_act ? CVIS_ACT_LINEAR : a->act, a->alpha, NULL, args->out->data,
                    args->dout, dconv, n, a->cout, args->relu_mode, 0);
-    epilogue_coeffs(a, args->params, scale, shift);
+    epilogue_coeffs(a, args->params, pre, scale, shift);
     if (a->has_bn)
         for (int64_t r = 0; r < g.B * M; r++)
             for (int c = 0; c < a->cout; c++)
