@@ -17,15 +17,20 @@ def example(name):
 
 
 def test_reduced_demo(tmp_path):
-    weights = tmp_path / "w.npz"
-    out = subprocess.run([example("train_shapes"), "-o", str(weights), "--train", "96",
-                          "--test", "32", "--epochs", "1", "--quiet"],
-                         capture_output=True, text=True, check=True).stdout
-    assert re.search(r"test accuracy: [0-9.]+", out)
+    """make demo itself, with little training: it trains (the weights are
+    not cached in a fresh directory), then draws everything."""
     demo_dir = tmp_path / "demo"
-    out = subprocess.run([example("demo"), "-w", str(weights), "-o", str(demo_dir), "--steps",
-                          "3", "--pointing", "6"], capture_output=True, text=True,
-                         check=True).stdout
+    r = subprocess.run(["make", "--no-print-directory", "-C", ROOT, "demo", "BUILD=" + BUILD,
+                        "DEMO_DIR=" + str(demo_dir),
+                        "DEMO_TRAIN_ARGS=--train 96 --test 32 --quiet",
+                        "DEMO_ARGS=--steps 3 --pointing 6"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert re.search(r"test accuracy: [0-9.]+", out)
+    assert (demo_dir / "tutorial_model.npz").is_file()
+    assert (demo_dir / "tutorial_model.onnx").is_file()
+    assert re.search(r"make demo: \d+ s in all", out)
     assert "== Pointing game" in out
     for method in ("Vanilla saliency", "SmoothGrad", "Grad-CAM", "Grad-CAM++", "Score-CAM",
                    "Faster Score-CAM", "Layer-CAM"):
