@@ -8,12 +8,15 @@
  *
  * Models are ONNX files.  Every subcommand has --help.  Errors print one
  * line on stderr and exit with status 1 (2 for a bad command line). */
+#include <dirent.h>
 #include <errno.h>
+#include <glob.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,6 +98,18 @@ static void bar_done(bar *b)
 static int is_option(const char *a)
 {
     return a[0] == '-' && a[1] && !(a[1] >= '0' && a[1] <= '9');
+}
+
+/* snprintf for paths: a path that does not fit is an error, not a
+ * silently different file. */
+static void fmt_path(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= size)
+        die("a path is too long (over %zu bytes)", size - 1);
 }
 
 static int has_suffix(const char *s, const char *suffix)
@@ -517,15 +532,6 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-/* "a.jpg" -> "a" in buf. */
-static void stem(const char *path, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s", base_name(path));
-    char *dot = strrchr(buf, '.');
-    if (dot && dot != buf)
-        *dot = 0;
-}
-
 static int argmax(const float *v, int64_t n)
 {
     int64_t best = 0;
@@ -535,23 +541,305 @@ static int argmax(const float *v, int64_t n)
     return (int)best;
 }
 
+/* ---- the inputs of a dataset run: files, directories, globs, lists */
+
+typedef struct input {
+    char *path; /* the image file */
+    char *key;  /* the name its outputs take */
+} input;
+
+typedef struct inputs {
+    input *v;
+    int n, cap;
+} inputs;
+
+static int is_image_name(const char *name)
+{
+    static const char *const ext[] = {".jpg", ".jpeg", ".png", ".bmp", ".tga", ".gif"};
+    const char *dot = strrchr(name, '.');
+    if (!dot)
+        return 0;
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (!strcasecmp(dot, ext[i]))
+            return 1;
+    return 0;
+}
+
+/* A file's output name: its path below the directory it was found in (or
+ * its own name), '/' turned into "__", the extension dropped. */
+static char *make_key(const char *rel)
+{
+    size_t n = strlen(rel);
+    char *k = malloc(2 * n + 1), *o = k;
+    if (!k)
+        die("out of memory");
+    for (const char *c = rel; *c; c++) {
+        if (*c == '/') {
+            *o++ = '_';
+            *o++ = '_';
+        } else {
+            *o++ = *c;
+        }
+    }
+    *o = 0;
+    /* the extension of the file's own name only */
+    char *last = k, *sep;
+    while ((sep = strstr(last, "__")))
+        last = sep + 2;
+    char *dot = strrchr(last, '.');
+    if (dot && dot != last)
+        *dot = 0;
+    return k;
+}
+
+static void add_input(inputs *in, const char *path, const char *rel)
+{
+    if (in->n == in->cap) {
+        in->cap = in->cap ? 2 * in->cap : 256;
+        input *v = realloc(in->v, sizeof *v * (size_t)in->cap);
+        if (!v)
+            die("out of memory");
+        in->v = v;
+    }
+    in->v[in->n].path = strdup(path);
+    in->v[in->n].key = make_key(rel);
+    if (!in->v[in->n].path)
+        die("out of memory");
+    in->n++;
+}
+
+static void add_directory(inputs *in, const char *root, const char *sub)
+{
+    char dir[4096];
+    fmt_path(dir, sizeof dir, "%s%s%s", root, *sub ? "/" : "", sub);
+    DIR *d = opendir(dir);
+    if (!d)
+        die("%s: %s", dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096], rel[4096];
+        fmt_path(path, sizeof path, "%s/%s", dir, e->d_name);
+        fmt_path(rel, sizeof rel, "%s%s%s", sub, *sub ? "/" : "", e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            add_directory(in, root, rel);
+        else if (S_ISREG(st.st_mode) && is_image_name(e->d_name))
+            add_input(in, path, rel);
+    }
+    closedir(d);
+}
+
+static void add_argument(inputs *in, const char *arg)
+{
+    struct stat st;
+    if (arg[0] == '@') { /* a list file: one path per line */
+        FILE *f = fopen(arg + 1, "r");
+        if (!f)
+            die("%s: %s", arg + 1, strerror(errno));
+        char line[4096];
+        while (fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (line[0] && line[0] != '#')
+                add_input(in, line, base_name(line));
+        }
+        fclose(f);
+    } else if (strpbrk(arg, "*?[")) { /* a glob the shell did not expand */
+        glob_t g;
+        int rc = glob(arg, 0, NULL, &g);
+        if (rc == GLOB_NOMATCH)
+            die("%s: no file matches", arg);
+        if (rc != 0)
+            die("%s: cannot expand the pattern", arg);
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            if (stat(g.gl_pathv[i], &st) == 0 && S_ISREG(st.st_mode))
+                add_input(in, g.gl_pathv[i], base_name(g.gl_pathv[i]));
+        globfree(&g);
+    } else if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
+        add_directory(in, arg, "");
+    } else {
+        add_input(in, arg, base_name(arg));
+    }
+}
+
+static int by_path(const void *a, const void *b)
+{
+    return strcmp(((const input *)a)->path, ((const input *)b)->path);
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp((*(const input *const *)a)->key, (*(const input *const *)b)->key);
+}
+
+/* Sorted, without repeats, then every N-th from I; two images may not
+ * write under the same name. */
+static void settle_inputs(inputs *in, int shard_i, int shard_n)
+{
+    qsort(in->v, (size_t)in->n, sizeof *in->v, by_path);
+    int w = 0;
+    for (int r = 0; r < in->n; r++) {
+        if (w > 0 && !strcmp(in->v[w - 1].path, in->v[r].path)) {
+            free(in->v[r].path);
+            free(in->v[r].key);
+            continue;
+        }
+        in->v[w++] = in->v[r];
+    }
+    in->n = w;
+    w = 0;
+    for (int r = 0; r < in->n; r++) {
+        if (r % shard_n == shard_i) {
+            in->v[w++] = in->v[r];
+        } else {
+            free(in->v[r].path);
+            free(in->v[r].key);
+        }
+    }
+    in->n = w;
+    input **sorted = malloc(sizeof *sorted * (size_t)(in->n ? in->n : 1));
+    if (!sorted)
+        die("out of memory");
+    for (int i = 0; i < in->n; i++)
+        sorted[i] = &in->v[i];
+    qsort(sorted, (size_t)in->n, sizeof *sorted, by_key);
+    for (int i = 1; i < in->n; i++)
+        if (!strcmp(sorted[i - 1]->key, sorted[i]->key))
+            die("%s and %s would write outputs under the same name \"%s\"; give their "
+                "directory instead, so that names keep the path",
+                sorted[i - 1]->path, sorted[i]->path, sorted[i]->key);
+    free(sorted);
+}
+
+/* ---- writing outputs that are either whole or absent */
+
+static void save_png_atomic(cvis_image *img, const char *path)
+{
+    char tmp[8192 + 64];
+    fmt_path(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    check(cvis_image_save_png(img, tmp), path);
+    if (rename(tmp, path) != 0) {
+        unlink(tmp);
+        die("%s: %s", path, strerror(errno));
+    }
+}
+
+static void write_atomic(const char *path, const char *text)
+{
+    char tmp[8192 + 64];
+    fmt_path(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        die("%s: %s", tmp, strerror(errno));
+    int bad = fputs(text, f) < 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        die("%s: cannot write", path);
+    }
+}
+
+/* Appends printf-style text to a growing string. */
+typedef struct text_buf {
+    char *s;
+    size_t n, cap;
+} text_buf;
+
+static void tb_printf(text_buf *t, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        size_t room = t->cap - t->n;
+        int k = t->s ? vsnprintf(t->s + t->n, room, fmt, ap) : -1;
+        va_end(ap);
+        if (k >= 0 && (size_t)k < room) {
+            t->n += (size_t)k;
+            return;
+        }
+        size_t ncap = t->cap ? 2 * t->cap : 1024;
+        while (k >= 0 && ncap < t->n + (size_t)k + 1)
+            ncap *= 2;
+        char *g = realloc(t->s, ncap);
+        if (!g)
+            die("out of memory");
+        t->s = g;
+        t->cap = ncap;
+    }
+}
+
+/* JSON string escaping. */
+static void tb_json(text_buf *t, const char *s)
+{
+    tb_printf(t, "\"");
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            tb_printf(t, "\\%c", *c);
+        else if (*c < 0x20)
+            tb_printf(t, "\\u%04x", *c);
+        else
+            tb_printf(t, "%c", *c);
+    }
+    tb_printf(t, "\"");
+}
+
+/* Statistics of one map (values in [0, 1]). */
+typedef struct map_stats {
+    double mean, above_half;
+    int max_y, max_x;
+} map_stats;
+
+static map_stats stats_of(const float *map, int64_t H, int64_t W)
+{
+    map_stats st = {0, 0, 0, 0};
+    int64_t best = 0;
+    for (int64_t p = 0; p < H * W; p++) {
+        st.mean += map[p];
+        st.above_half += map[p] > 0.5f;
+        if (map[p] > map[best])
+            best = p;
+    }
+    st.mean /= (double)(H * W);
+    st.above_half /= (double)(H * W);
+    st.max_y = (int)(best / W);
+    st.max_x = (int)(best % W);
+    return st;
+}
+
+/* Methods whose result for an image depends on the rest of its batch
+ * (Faster Score-CAM picks channels over the batch; SmoothGrad draws noise
+ * in batch order): a dataset run gives them one image at a time, so that
+ * every image gets what a single-image call gives. */
+static int batch_dependent(cvis_method m)
+{
+    return m == CVIS_METHOD_FASTER_SCORECAM || m == CVIS_METHOD_SMOOTHGRAD;
+}
+
 static int cmd_explain(int argc, char **argv)
 {
     const char *model = NULL, *methods_arg = "gradcam", *layer_arg = NULL, *out = "cvis_out";
-    const char *labels_path = NULL;
-    const char **images = calloc((size_t)argc, sizeof *images);
-    int n_images = 0, target = -1, logits = 1, batch = 16, max_n = 0, samples = -1;
+    const char *labels_path = NULL, *summary_arg = NULL;
+    inputs in = {NULL, 0, 0};
+    int target = -1, logits = 1, batch = 16, max_n = 0, samples = -1, shard_i = 0, shard_n = 1;
     double alpha = 0.5;
     prep p = {0};
-    if (!images)
-        die("out of memory");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: cvis explain MODEL IMAGE... --method M[,M...] [options]\n\n"
-                   "Explains the model's decision on each image with each method: writes an\n"
-                   "overlay (or a heatmap, for saliency methods) per image and method, the\n"
-                   "raw maps as .npy, and an HTML page (index.html) showing them all.\n\n"
+            printf("usage: cvis explain MODEL INPUT... --method M[,M...] [options]\n\n"
+                   "Explains the model's decision on each image with each method.  An INPUT is\n"
+                   "an image file, a directory (its images, recursively), a glob pattern in\n"
+                   "quotes, or @FILE (a list of image paths, one per line).  Images are\n"
+                   "streamed in batches, so memory stays bounded whatever their number.\n\n"
+                   "Per image and method: an overlay PNG (a heatmap for saliency methods) and\n"
+                   "the raw map (.npy); per image, a row of the summary (image, predicted class\n"
+                   "and probability, target, and per method the map's mean, the place of its\n"
+                   "maximum and its share above 0.5) in a CSV or JSON Lines file; with few\n"
+                   "images, an HTML page.  Every file is written under a temporary name, then\n"
+                   "renamed, and a rerun skips images whose outputs are complete.\n\n"
                    "  --method M[,M...]  methods, default gradcam; any of: saliency, smoothgrad,\n"
                    "                     gradcam, gradcam++, scorecam, faster-scorecam, layercam\n"
                    "                     (and the other names cvis_method_from_name knows)\n"
@@ -563,13 +851,16 @@ static int cmd_explain(int argc, char **argv)
                    "  --no-logits        scores on the model's own outputs\n"
                    "  --max-n N          Faster Score-CAM's channel count\n"
                    "  --samples N        SmoothGrad's samples (default 20)\n"
-                   "  --labels FILE      class names, one per line, for the titles\n"
+                   "  --labels FILE      class names, one per line, for the captions\n"
                    "  --alpha A          overlay opacity, default 0.5\n"
                    "  --batch N          images explained together, default 16\n"
+                   "  --shard I/N        only every N-th image from the I-th (0-based), so that\n"
+                   "                     N processes share a dataset without talking\n"
+                   "  --summary FILE     the summary (.csv or .jsonl); default DIR/summary.csv,\n"
+                   "                     or DIR/summary-I-of-N.csv with --shard\n"
                    "  -o DIR             where to write (default cvis_out)\n%s"
                    "  --quiet            print nothing but errors\n",
                    prep_help);
-            free(images);
             return 0;
         } else if (!strcmp(a, "--method") && i + 1 < argc) {
             methods_arg = argv[++i];
@@ -595,6 +886,16 @@ static int cmd_explain(int argc, char **argv)
                 usage_error("explain", "--alpha wants a value in [0, 1]");
         } else if (!strcmp(a, "--batch") && i + 1 < argc) {
             batch = parse_int("explain", a, argv[++i], 1, 4096);
+        } else if (!strcmp(a, "--shard") && i + 1 < argc) {
+            const char *sh = argv[++i];
+            char extra;
+            if (sscanf(sh, "%d/%d%c", &shard_i, &shard_n, &extra) != 2 || shard_n < 1 ||
+                shard_i < 0 || shard_i >= shard_n)
+                usage_error("explain", "--shard wants I/N with 0 <= I < N, not \"%s\"", sh);
+        } else if (!strcmp(a, "--summary") && i + 1 < argc) {
+            summary_arg = argv[++i];
+            if (!has_suffix(summary_arg, ".csv") && !has_suffix(summary_arg, ".jsonl"))
+                usage_error("explain", "--summary wants a .csv or a .jsonl file");
         } else if (!strcmp(a, "-o") && i + 1 < argc) {
             out = argv[++i];
         } else if (prep_option("explain", &p, argc, argv, &i)) {
@@ -603,11 +904,11 @@ static int cmd_explain(int argc, char **argv)
         } else if (!model) {
             model = a;
         } else {
-            images[n_images++] = a;
+            add_argument(&in, a);
         }
     }
-    if (!model || !n_images)
-        usage_error("explain", "give MODEL IMAGE...");
+    if (!model || !in.n)
+        usage_error("explain", "give MODEL and at least one image");
     /* the methods, checked before any work */
     cvis_method methods[32];
     char method_names[32][64];
@@ -622,9 +923,13 @@ static int cmd_explain(int argc, char **argv)
                 methods[n_methods] == CVIS_METHOD_ACTIVATION_MAXIMIZATION)
                 usage_error("explain", "unknown method \"%s\"", tok);
             snprintf(method_names[n_methods], sizeof method_names[0], "%s", tok);
+            for (char *c = method_names[n_methods]; *c; c++)
+                if (*c == '+')
+                    *c = 'p'; /* gradcam++ -> gradcampp in file and column names */
             n_methods++;
         }
     }
+    settle_inputs(&in, shard_i, shard_n);
     int n_labels = 0;
     char **labels = labels_path ? read_labels(labels_path, &n_labels) : NULL;
     cvis_model *m = load_model(model);
@@ -633,127 +938,262 @@ static int cmd_explain(int argc, char **argv)
             model, cvis_model_output_count(m));
     int layer = layer_arg ? find_layer(m, layer_arg) : -1;
     mkdir_p(out);
-    cvis_report *report;
-    check(cvis_report_new("cvis explain", &report), "report");
-    char text[1024];
-    snprintf(text, sizeof text, "Model %s; %d image%s; methods %s; %s.", model, n_images,
-             n_images == 1 ? "" : "s", methods_arg,
-             target >= 0 ? "a fixed class" : "each image's predicted class");
-    check(cvis_report_add_section(report, "cvis explain", text), "report");
     cvis_explainer *ex[32];
     for (int k = 0; k < n_methods; k++) {
         check(cvis_explainer_new(m, methods[k], &ex[k]), method_names[k]);
         check(cvis_explainer_set_int(ex[k], CVIS_OPT_LOGITS, logits), "option");
-        if (layer >= 0) {
-            check(cvis_explainer_set_string(ex[k], CVIS_OPT_LAYER_NAME, cvis_model_layer_name(m, layer)),
+        if (layer >= 0)
+            check(cvis_explainer_set_string(ex[k], CVIS_OPT_LAYER_NAME,
+                                            cvis_model_layer_name(m, layer)),
                   "layer");
-        }
         if (max_n)
             check(cvis_explainer_set_int(ex[k], CVIS_OPT_MAX_N, max_n), "--max-n");
-        if (samples > 0 && (methods[k] == CVIS_METHOD_SMOOTHGRAD))
+        if (samples > 0 && methods[k] == CVIS_METHOD_SMOOTHGRAD)
             check(cvis_explainer_set_int(ex[k], CVIS_OPT_SMOOTH_SAMPLES, samples), "--samples");
     }
+    /* the images still to do: those without a row file */
+    char path[8192];
+    int *todo = malloc(sizeof(int) * (size_t)in.n), n_todo = 0, failed = 0;
+    if (!todo)
+        die("out of memory");
+    for (int i = 0; i < in.n; i++) {
+        fmt_path(path, sizeof path, "%s/%s.row.json", out, in.v[i].key);
+        if (access(path, F_OK) != 0)
+            todo[n_todo++] = i;
+    }
+    if (!quiet && n_todo < in.n)
+        fprintf(stderr, "cvis explain: %d of %d images already done, %d to go\n", in.n - n_todo,
+                in.n, n_todo);
     bar b = {"explain", now(), 0};
-    int total = n_images * n_methods, done = 0;
-    for (int start = 0; start < n_images; start += batch) {
-        int n = n_images - start < batch ? n_images - start : batch;
+    int done = 0;
+    for (int start = 0; start < n_todo; start += batch) {
+        int n = n_todo - start < batch ? n_todo - start : batch;
         cvis_image **imgs = calloc((size_t)n, sizeof *imgs);
-        int *classes = malloc(sizeof(int) * (size_t)n);
-        if (!imgs || !classes)
+        int *classes = malloc(sizeof(int) * (size_t)n), *ok_idx = malloc(sizeof(int) * (size_t)n);
+        if (!imgs || !classes || !ok_idx)
             die("out of memory");
-        for (int i = 0; i < n; i++)
-            check(cvis_image_load(images[start + i], &imgs[i]), images[start + i]);
-        cvis_tensor *x = images_to_input(m, &p, n, imgs), *probs;
+        /* a file that cannot be read is reported and left for a rerun */
+        int n_ok = 0;
+        for (int i = 0; i < n; i++) {
+            const input *it = &in.v[todo[start + i]];
+            if (cvis_image_load(it->path, &imgs[n_ok]) != CVIS_OK) {
+                fprintf(stderr, "%scvis: %s: %s (skipped)\n", b.shown ? "\n" : "", it->path,
+                        cvis_last_error());
+                failed++;
+                continue;
+            }
+            ok_idx[n_ok++] = todo[start + i];
+        }
+        if (n_ok == 0) {
+            free(imgs);
+            free(classes);
+            free(ok_idx);
+            continue;
+        }
+        cvis_tensor *x = images_to_input(m, &p, n_ok, imgs), *probs;
         check(cvis_model_predict(m, x, &probs), "predict");
         int64_t K = cvis_tensor_dim(probs, -1);
-        for (int i = 0; i < n; i++) {
+        int64_t H = cvis_tensor_dim(x, 1), W = cvis_tensor_dim(x, 2), C = cvis_tensor_dim(x, 3);
+        for (int i = 0; i < n_ok; i++) {
             classes[i] = target >= 0 ? target : argmax(cvis_tensor_data(probs) + i * K, K);
             if (classes[i] >= K)
                 die("class %d out of range: the model has %lld outputs", classes[i], (long long)K);
         }
-        cvis_score *score;
-        check(cvis_score_categorical(n, classes, &score), "score");
+        map_stats *stats = calloc((size_t)(n_ok * n_methods), sizeof *stats);
+        if (!stats)
+            die("out of memory");
         for (int k = 0; k < n_methods; k++) {
-            int nd;
-            int64_t shape[CVIS_MAX_DIMS];
             b.label = method_names[k];
-            check(cvis_explainer_set_progress(ex[k], bar_update, &b), "progress");
-            check(cvis_explainer_output_shape(ex[k], x, &nd, shape), method_names[k]);
-            cvis_tensor *maps;
-            check(cvis_tensor_create(nd, shape, &maps), "maps");
-            check(cvis_explainer_run(ex[k], x, 1, (const cvis_score *const *)&score, maps),
-                  method_names[k]);
-            int64_t H = shape[1], W = shape[2];
-            int overlay = methods[k] != CVIS_METHOD_SALIENCY && methods[k] != CVIS_METHOD_SMOOTHGRAD;
-            for (int i = 0; i < n; i++) {
-                const float *map = cvis_tensor_data(maps) + (int64_t)i * H * W;
-                cvis_image *pic;
-                if (overlay)
-                    check(cvis_image_overlay(imgs[i], map, H, W, CVIS_CMAP_JET, (float)alpha, &pic),
-                          "overlay");
-                else {
-                    /* a saliency map alone, drawn at the picture's size */
-                    cvis_image *small;
-                    check(cvis_map_to_image(map, H, W, CVIS_CMAP_JET, 0, &small), "map");
-                    check(cvis_image_resize(small, cvis_image_width(imgs[i]),
-                                            cvis_image_height(imgs[i]), CVIS_RESIZE_BILINEAR, &pic),
-                          "map");
-                    cvis_image_free(small);
+            check(cvis_explainer_set_progress(ex[k], NULL, NULL), "progress");
+            int per_image = batch_dependent(methods[k]);
+            for (int s0 = 0; s0 < n_ok; s0 += per_image ? 1 : n_ok) {
+                int sn = per_image ? 1 : n_ok;
+                int64_t xs[4] = {sn, H, W, C};
+                cvis_tensor *xv, *maps;
+                check(cvis_tensor_wrap(cvis_tensor_data(x) + s0 * H * W * C, 4, xs, &xv), "batch");
+                cvis_score *score;
+                check(cvis_score_categorical(sn, classes + s0, &score), "score");
+                int nd;
+                int64_t shape[CVIS_MAX_DIMS];
+                check(cvis_explainer_output_shape(ex[k], xv, &nd, shape), method_names[k]);
+                check(cvis_tensor_create(nd, shape, &maps), "maps");
+                check(cvis_explainer_run(ex[k], xv, 1, (const cvis_score *const *)&score, maps),
+                      method_names[k]);
+                int64_t mh = shape[1], mw = shape[2];
+                int overlay = methods[k] != CVIS_METHOD_SALIENCY && methods[k] != CVIS_METHOD_SMOOTHGRAD;
+                for (int j = 0; j < sn; j++) {
+                    int i = s0 + j;
+                    const input *it = &in.v[ok_idx[i]];
+                    const float *map = cvis_tensor_data(maps) + (int64_t)j * mh * mw;
+                    stats[i * n_methods + k] = stats_of(map, mh, mw);
+                    cvis_image *pic;
+                    if (overlay) {
+                        check(cvis_image_overlay(imgs[i], map, mh, mw, CVIS_CMAP_JET, (float)alpha, &pic),
+                              "overlay");
+                    } else {
+                        /* a saliency map alone, drawn at the picture's size */
+                        cvis_image *small;
+                        check(cvis_map_to_image(map, mh, mw, CVIS_CMAP_JET, 0, &small), "map");
+                        check(cvis_image_resize(small, cvis_image_width(imgs[i]),
+                                                cvis_image_height(imgs[i]), CVIS_RESIZE_BILINEAR,
+                                                &pic),
+                              "map");
+                        cvis_image_free(small);
+                    }
+                    fmt_path(path, sizeof path, "%s/%s_%s.png", out, it->key, method_names[k]);
+                    save_png_atomic(pic, path);
+                    cvis_image_free(pic);
+                    fmt_path(path, sizeof path, "%s/%s_%s.npy", out, it->key, method_names[k]);
+                    int64_t one[2] = {mh, mw};
+                    cvis_tensor *mt;
+                    check(cvis_tensor_wrap((float *)map, 2, one, &mt), "map");
+                    check(cvis_tensor_save_npy(mt, path), path);
+                    cvis_tensor_free(mt);
                 }
-                char name[512], file[1024], path[2048], caption[1024], label[64];
-                stem(images[start + i], name, sizeof name);
-                snprintf(file, sizeof file, "%s_%s.png", name, method_names[k]);
-                for (char *c = file; *c; c++)
-                    if (*c == '+')
-                        *c = 'p';
-                snprintf(path, sizeof path, "%s/%s", out, file);
-                check(cvis_image_save_png(pic, path), path);
-                cvis_image_free(pic);
-                /* the raw map, too */
-                char npy[2048];
-                snprintf(npy, sizeof npy, "%s/%.*s.npy", out, (int)(strlen(file) - 4), file);
-                int64_t one[2] = {H, W};
-                cvis_tensor *mt;
-                check(cvis_tensor_wrap((float *)map, 2, one, &mt), "map");
-                check(cvis_tensor_save_npy(mt, npy), npy);
-                cvis_tensor_free(mt);
-                if (labels && classes[i] < n_labels)
-                    snprintf(label, sizeof label, "%s", labels[classes[i]]);
-                else
-                    snprintf(label, sizeof label, "class %d", classes[i]);
-                snprintf(caption, sizeof caption, "%s: %s, %s (p=%.3f)", base_name(images[start + i]),
-                         method_names[k], label, cvis_tensor_data(probs)[i * K + classes[i]]);
-                check(cvis_report_add_image(report, file, caption), "report");
-                if (!quiet && !isatty(2))
-                    printf("%s\n", path);
+                cvis_tensor_free(maps);
+                cvis_score_free(score);
+                cvis_tensor_free(xv);
             }
-            cvis_tensor_free(maps);
-            done += n;
-            b.label = "explain";
-            bar_update(&b, done, total, 0, NULL);
         }
-        cvis_score_free(score);
+        /* the row comes last: its presence says the image is complete */
+        for (int i = 0; i < n_ok; i++) {
+            const input *it = &in.v[ok_idx[i]];
+            text_buf t = {NULL, 0, 0};
+            tb_printf(&t, "{\"image\": ");
+            tb_json(&t, it->path);
+            tb_printf(&t, ", \"key\": ");
+            tb_json(&t, it->key);
+            tb_printf(&t, ", \"predicted\": %d, \"probability\": %.6g, \"target\": %d",
+                      argmax(cvis_tensor_data(probs) + i * K, K),
+                      (double)cvis_tensor_data(probs)[i * K + argmax(cvis_tensor_data(probs) + i * K, K)],
+                      classes[i]);
+            if (labels && classes[i] < n_labels) {
+                tb_printf(&t, ", \"target_name\": ");
+                tb_json(&t, labels[classes[i]]);
+            }
+            for (int k = 0; k < n_methods; k++) {
+                const map_stats *st = &stats[i * n_methods + k];
+                tb_printf(&t,
+                          ", \"%s_mean\": %.6g, \"%s_max_y\": %d, \"%s_max_x\": %d, "
+                          "\"%s_above_half\": %.6g",
+                          method_names[k], st->mean, method_names[k], st->max_y, method_names[k],
+                          st->max_x, method_names[k], st->above_half);
+            }
+            tb_printf(&t, "}\n");
+            fmt_path(path, sizeof path, "%s/%s.row.json", out, it->key);
+            write_atomic(path, t.s);
+            free(t.s);
+        }
+        done += n;
+        b.label = "explain";
+        bar_update(&b, done, n_todo, 0, NULL);
+        free(stats);
         cvis_tensor_free(probs);
         cvis_tensor_free(x);
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n_ok; i++)
             cvis_image_free(imgs[i]);
         free(imgs);
         free(classes);
+        free(ok_idx);
     }
     bar_done(&b);
-    char page[2048];
-    snprintf(page, sizeof page, "%s/index.html", out);
-    check(cvis_report_save(report, page), page);
+    /* the summary of this shard, from the rows on disk, in input order */
+    char summary[4096];
+    if (summary_arg)
+        fmt_path(summary, sizeof summary, "%s", summary_arg);
+    else if (shard_n > 1)
+        fmt_path(summary, sizeof summary, "%s/summary-%d-of-%d.csv", out, shard_i, shard_n);
+    else
+        fmt_path(summary, sizeof summary, "%s/summary.csv", out);
+    int jsonl = has_suffix(summary, ".jsonl"), rows = 0;
+    text_buf t = {NULL, 0, 0};
+    if (!jsonl) {
+        tb_printf(&t, "image,predicted,probability,target");
+        for (int k = 0; k < n_methods; k++)
+            tb_printf(&t, ",%s_mean,%s_max_y,%s_max_x,%s_above_half", method_names[k],
+                      method_names[k], method_names[k], method_names[k]);
+        tb_printf(&t, "\n");
+    }
+    for (int i = 0; i < in.n; i++) {
+        fmt_path(path, sizeof path, "%s/%s.row.json", out, in.v[i].key);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        char row[65536];
+        size_t len = fread(row, 1, sizeof row - 1, f);
+        fclose(f);
+        row[len] = 0;
+        rows++;
+        if (jsonl) {
+            tb_printf(&t, "%s", row);
+            continue;
+        }
+        /* CSV: the values in the row's order; the image path quoted */
+        tb_printf(&t, "\"");
+        for (const char *c = in.v[i].path; *c; c++)
+            tb_printf(&t, *c == '"' ? "\"\"" : "%c", *c);
+        tb_printf(&t, "\"");
+        const char *fields[] = {"\"predicted\": ", "\"probability\": ", "\"target\": "};
+        for (int fi = 0; fi < 3; fi++) {
+            const char *v = strstr(row, fields[fi]);
+            tb_printf(&t, ",%.*s", v ? (int)strcspn(v + strlen(fields[fi]), ",}") : 0,
+                      v ? v + strlen(fields[fi]) : "");
+        }
+        for (int k = 0; k < n_methods; k++) {
+            const char *suffix[] = {"_mean", "_max_y", "_max_x", "_above_half"};
+            for (int si = 0; si < 4; si++) {
+                char key[128];
+                snprintf(key, sizeof key, "\"%s%s\": ", method_names[k], suffix[si]);
+                const char *v = strstr(row, key);
+                tb_printf(&t, ",%.*s", v ? (int)strcspn(v + strlen(key), ",}") : 0,
+                          v ? v + strlen(key) : "");
+            }
+        }
+        tb_printf(&t, "\n");
+    }
+    write_atomic(summary, t.s ? t.s : "");
+    free(t.s);
     if (!quiet)
-        printf("%s\n", page);
+        printf("%s: %d row%s\n", summary, rows, rows == 1 ? "" : "s");
+    /* a page to look at, when there are not too many pictures */
+    if (in.n * n_methods <= 400) {
+        cvis_report *report;
+        check(cvis_report_new("cvis explain", &report), "report");
+        char text[1024];
+        snprintf(text, sizeof text, "Model %s; %d image%s; methods %s; %s.", model, in.n,
+                 in.n == 1 ? "" : "s", methods_arg,
+                 target >= 0 ? "a fixed class" : "each image's predicted class");
+        check(cvis_report_add_section(report, "cvis explain", text), "report");
+        for (int i = 0; i < in.n; i++)
+            for (int k = 0; k < n_methods; k++) {
+                char file[4096], caption[8192];
+                fmt_path(file, sizeof file, "%s_%s.png", in.v[i].key, method_names[k]);
+                fmt_path(path, sizeof path, "%s/%s", out, file);
+                if (access(path, F_OK) != 0)
+                    continue;
+                snprintf(caption, sizeof caption, "%s: %s", in.v[i].path, method_names[k]);
+                check(cvis_report_add_image(report, file, caption), "report");
+            }
+        fmt_path(path, sizeof path, "%s/index.html", out);
+        check(cvis_report_save(report, path), path);
+        cvis_report_free(report);
+        if (!quiet)
+            printf("%s\n", path);
+    }
     for (int k = 0; k < n_methods; k++)
         cvis_explainer_free(ex[k]);
-    cvis_report_free(report);
     cvis_model_free(m);
     for (int i = 0; i < n_labels; i++)
         free(labels[i]);
     free(labels);
-    free(images);
+    for (int i = 0; i < in.n; i++) {
+        free(in.v[i].path);
+        free(in.v[i].key);
+    }
+    free(in.v);
+    free(todo);
+    if (failed)
+        die("%d image%s could not be read", failed, failed == 1 ? "" : "s");
     return 0;
 }
 
