@@ -977,8 +977,8 @@ static int cmd_explain(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             const input *it = &in.v[todo[start + i]];
             if (cvis_image_load(it->path, &imgs[n_ok]) != CVIS_OK) {
-                fprintf(stderr, "%scvis: %s: %s (skipped)\n", b.shown ? "\n" : "", it->path,
-                        cvis_last_error());
+                fprintf(stderr, "%scvis: %s: %s%s\n", b.shown ? "\n" : "", it->path,
+                        cvis_last_error(), in.n > 1 ? " (skipped)" : "");
                 failed++;
                 continue;
             }
@@ -1192,9 +1192,10 @@ static int cmd_explain(int argc, char **argv)
     }
     free(in.v);
     free(todo);
-    if (failed)
-        die("%d image%s could not be read", failed, failed == 1 ? "" : "s");
-    return 0;
+    /* each unreadable file has had its line; a count closes several */
+    if (failed > 1)
+        die("%d images could not be read", failed);
+    return failed ? 1 : 0;
 }
 
 /* -------------------------------------------------------------- maximize */
