@@ -7,7 +7,7 @@
 
 #include "cvis.h"
 
-static cvis_status tutorial_model(int classes, cvis_model **out)
+static inline cvis_status tutorial_model(int classes, cvis_model **out)
 {
     cvis_model *m = NULL;
     cvis_status st = cvis_model_new(128, 128, 3, &m);
@@ -35,8 +35,8 @@ static cvis_status tutorial_model(int classes, cvis_model **out)
  * Jitter(16), Rotate2D(1), TotalVariation2D(1.0), Norm(0.3, p=1) and
  * Adam(1.0, 0.999) -- Keras's positional order, so beta_1 = 0.999 -- for
  * `steps` steps.  Caller frees *out with cvis_explainer_free. */
-static cvis_status tutorial_maximization(const cvis_model *m, int layer, int steps,
-                                         cvis_explainer **out)
+static inline cvis_status tutorial_maximization(const cvis_model *m, int layer, int steps,
+                                                cvis_explainer **out)
 {
     cvis_explainer *e = NULL;
     cvis_status st = cvis_explainer_new(m, CVIS_METHOD_ACTIVATION_MAXIMIZATION, &e);
