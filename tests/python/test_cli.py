@@ -2,6 +2,7 @@
 one-line errors with a non-zero status."""
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -118,3 +119,9 @@ def test_errors_are_one_line(files, args, status, text):
     assert len(lines) >= 1 and text in lines[0], r.stderr
     if status == 1:
         assert len(lines) == 1, r.stderr
+
+
+def test_docs_show_the_commands_own_help():
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "cli_doc.py"), "--check", CVIS],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
