@@ -54,7 +54,7 @@ def make_images(d, n, rng):
 
 
 def run_command(model, images_dir, out):
-    """(seconds, peak RSS in MiB) of one cvis explain run."""
+    """(seconds, CPU seconds, peak RSS in MiB) of one cvis explain run."""
     t0 = time.time()
     r = subprocess.run(["/usr/bin/time", "-v", CVIS, "--quiet", "explain", model, images_dir,
                         "--method", "gradcam", "-o", out], capture_output=True, text=True)
@@ -62,7 +62,16 @@ def run_command(model, images_dir, out):
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
     kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
-    return seconds, kb / 1024.0
+    cpu = sum(float(re.search(r"%s time \(seconds\): ([\d.]+)" % k, r.stderr).group(1))
+              for k in ("User", "System"))
+    return seconds, cpu, kb / 1024.0
+
+
+def cpu_seconds():
+    """User + system seconds this worker process has used so far."""
+    import resource
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
 
 
 def main():
@@ -80,12 +89,15 @@ def main():
         for n in sizes:
             d = os.path.join(tmp, "images%d" % n)
             make_images(d, n, rng)
-            seconds, mib = run_command(model, d, os.path.join(tmp, "out%d" % n))
+            seconds, cpu, mib = run_command(model, d, os.path.join(tmp, "out%d" % n))
             memory.append({"images": n, "seconds": round(seconds, 2),
+                           "cpu_seconds": round(cpu, 2),
                            "images_per_second": round(n / seconds, 1),
-                           "peak_rss_mib": round(mib, 1)})
-            print("cvis explain, %6d images: %7.1f s, %6.1f images/s, peak RSS %6.1f MiB" % (
-                n, seconds, n / seconds, mib), flush=True)
+                           "images_per_cpu_second": round(n / cpu, 1),
+                           "peak_rss_mib": round(mib, 1), "load_average": os.getloadavg()})
+            print("cvis explain, %6d images: %7.1f s (%.1f s of CPU), %6.1f images/s, "
+                  "peak RSS %6.1f MiB, load %.1f" % (n, seconds, cpu, n / seconds, mib,
+                                                     os.getloadavg()[0]), flush=True)
         results["command"] = memory
         # the same 1000 (or the smallest size) images on a 2-worker cluster
         n = sizes[0]
@@ -98,15 +110,21 @@ def main():
             warm = cdask.explain(paths[:8], model, ["gradcam"], client=client, partition_size=4,
                                  size=(128, 128))
             warm.compute()
+            cpu0 = sum(client.run(cpu_seconds).values())
             t0 = time.time()
             frame = cdask.explain(paths, model, ["gradcam"], client=client, partition_size=50,
                                   size=(128, 128))
             rows = frame.compute()
             seconds = time.time() - t0
+            cpu = sum(client.run(cpu_seconds).values()) - cpu0
         assert len(rows) == n
         results["dask_2_workers"] = {"images": n, "seconds": round(seconds, 2),
-                                     "images_per_second": round(n / seconds, 1)}
-        print("cvis.dask, 2 workers, %d images: %.1f s, %.1f images/s" % (n, seconds, n / seconds))
+                                     "cpu_seconds": round(cpu, 2),
+                                     "images_per_second": round(n / seconds, 1),
+                                     "images_per_cpu_second": round(n / cpu, 1),
+                                     "load_average": os.getloadavg()}
+        print("cvis.dask, 2 workers, %d images: %.1f s (%.1f s of CPU in the workers), "
+              "%.1f images/s, load %.1f" % (n, seconds, cpu, n / seconds, os.getloadavg()[0]))
     results["load_average_end"] = os.getloadavg()
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)

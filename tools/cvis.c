@@ -65,6 +65,7 @@ static double now(void)
 /* A progress bar on stderr, only when stderr is a terminal. */
 typedef struct bar {
     const char *label;
+    const char *unit; /* what a step is, for the rate */
     double start;
     int shown;
 } bar;
@@ -78,9 +79,9 @@ static int bar_update(void *user, int step, int total, int n, const float *value
         return 0;
     int width = 30, done = (int)((long long)width * step / total);
     double el = now() - b->start, left = step > 0 ? el * (total - step) / step : 0;
-    fprintf(stderr, "\r%-16.16s [%.*s%.*s] %d/%d  %.1f s, %.0f s left  ", b->label, done,
-            "##############################", width - done, "..............................", step,
-            total, el, left);
+    fprintf(stderr, "\r%-16.16s [%.*s%.*s] %d/%d  %.1f %s/s, %.1f s, %.0f s left  ", b->label,
+            done, "##############################", width - done, "..............................",
+            step, total, el > 0 ? step / el : 0.0, b->unit, el, left);
     b->shown = 1;
     if (step >= total)
         fputc('\n', stderr);
@@ -964,7 +965,7 @@ static int cmd_explain(int argc, char **argv)
     if (!quiet && n_todo < in.n)
         fprintf(stderr, "cvis explain: %d of %d images already done, %d to go\n", in.n - n_todo,
                 in.n, n_todo);
-    bar b = {"explain", now(), 0};
+    bar b = {"explain", "images", now(), 0};
     int done = 0;
     for (int start = 0; start < n_todo; start += batch) {
         int n = n_todo - start < batch ? n_todo - start : batch;
@@ -1293,7 +1294,7 @@ static int cmd_maximize(int argc, char **argv)
     check(cvis_explainer_set_float(e, CVIS_OPT_BETA_1, beta1), "--beta1");
     check(cvis_explainer_set_float(e, CVIS_OPT_BETA_2, beta2), "--beta2");
     check(cvis_explainer_set_int(e, CVIS_OPT_SEED, seed), "--seed");
-    bar b = {"maximize", now(), 0};
+    bar b = {"maximize", "steps", now(), 0};
     check(cvis_explainer_set_progress(e, bar_update, &b), "progress");
     /* a free input size takes --size */
     int64_t hwc[3];
