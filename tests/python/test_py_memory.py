@@ -61,6 +61,40 @@ def test_the_model_reads_the_callers_memory():
     np.testing.assert_array_equal(second, m.predict(np.full((2, 10, 10, 3), 0.5, np.float32)))
 
 
+def test_the_c_calls_get_the_callers_buffer(monkeypatch):
+    """What the C functions receive for x is a tensor over x's own buffer:
+    the address the library reports (cvis_tensor_data, asked during the
+    call) is x's, and a write to x shows through the library's tensor."""
+    m = model()
+    x = batch()
+    seen = []
+
+    def spy(name):
+        real = getattr(_native.api, name)
+
+        def call(*args):
+            t = args[1]  # (model or explainer, x, ...)
+            addr = _native.api.cvis_tensor_data(t)
+            seen.append((name, addr, _native.api.cvis_tensor_size(t)))
+            x[0, 0, 0, 0] += 1.0  # the tensor sees it: no copy between x and C
+            assert ctypes.c_float.from_address(addr).value == x[0, 0, 0, 0]
+            x[0, 0, 0, 0] -= 1.0
+            return real(*args)
+        call.__name__ = name
+        monkeypatch.setattr(_native.api, name, call)
+
+    for name in ("cvis_model_predict", "cvis_model_predict_all", "cvis_explainer_run",
+                 "cvis_model_feature_maps"):
+        spy(name)
+    m.predict(x)
+    cvis.gradcam(m, x, cvis.CategoricalScore([0, 1]))
+    cvis.saliency(m, x, cvis.CategoricalScore([0, 1]))
+    cvis.feature_maps(m, x, ["conv1"])
+    assert [n for n, _, _ in seen] == ["cvis_model_predict", "cvis_explainer_run",
+                                       "cvis_explainer_run", "cvis_model_feature_maps"]
+    assert all(addr == x.ctypes.data and size == x.size for _, addr, size in seen)
+
+
 def layouts(x):
     """The same values as x in layouts that need converting."""
     big = np.zeros((2, 14, 13, 5), np.float32)
