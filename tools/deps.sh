@@ -8,7 +8,8 @@ build_pkgs="build-essential pkg-config libopenblas-dev libstb-dev zlib1g-dev"
 test_pkgs="python3-numpy python3-pytest python3-torch python3-torchvision python3-onnx
  python3-matplotlib python3-pil
  clang libclang-rt-14-dev valgrind abigail-tools dataset-fashion-mnist
- python3-dask python3-distributed python3-pandas python3-venv python3-setuptools python3-pip"
+ python3-dask python3-distributed python3-pandas python3-venv python3-setuptools python3-pip
+ python3-wheel"
 want=$build_pkgs
 [ "${1:-build}" = test ] && want="$build_pkgs $test_pkgs"
 missing=""

@@ -339,7 +339,9 @@ static cvis_status conv_backward(cvis__op_args *args)
         direct_job j = {direct_geom(a, &g), x->data, w, wt, dconv, NULL, dx, dw_parts, dw_n, 0};
         if (dw) {
             memset(dw_parts, 0, (size_t)(ways * dw_n) * sizeof(float));
-            cvis__parallel_for(g.B * g.Ho, ROW_GRAIN, weight_rows, &j);
+            /* exactly the `ways` partial sums allocated above, even if the
+             * thread count changes meanwhile */
+            cvis__parallel_run(g.B * g.Ho, ways, weight_rows, &j);
             for (int p = 0; p < ways; p++)
                 for (int64_t i = 0; i < dw_n; i++)
                     dw[i] += dw_parts[p * dw_n + i];

@@ -22,15 +22,22 @@ static struct {
 } job;
 static _Thread_local int range_index;
 
-static void run_range(int i)
+/* Range i of n items cut into `ways`: the same cut whoever runs it. */
+static void run_one(cvis__range_fn fn, void *ctx, int64_t n, int ways, int i)
 {
-    int64_t per = job.n / job.ways, extra = job.n % job.ways;
+    int64_t per = n / ways, extra = n % ways;
     int64_t begin = i * per + (i < extra ? i : extra);
     int64_t end = begin + per + (i < extra ? 1 : 0);
+    int saved = range_index;
     range_index = i;
     if (begin < end)
-        job.fn(job.ctx, begin, end);
-    range_index = 0;
+        fn(ctx, begin, end);
+    range_index = saved;
+}
+
+static void run_range(int i)
+{
+    run_one(job.fn, job.ctx, job.n, job.ways, i);
 }
 
 static void *worker(void *arg)
@@ -72,20 +79,27 @@ int cvis__parallel_index(void)
 
 void cvis__parallel_for(int64_t n, int64_t grain, cvis__range_fn fn, void *ctx)
 {
+    cvis__parallel_run(n, cvis__parallel_ways(n, grain), fn, ctx);
+}
+
+void cvis__parallel_run(int64_t n, int ways, cvis__range_fn fn, void *ctx)
+{
     if (n <= 0)
         return;
-    int ways = cvis__parallel_ways(n, grain);
-    if (ways > 1 && pthread_mutex_trylock(&run_lock) != 0)
-        ways = 1; /* another thread's loop has the pool */
-    if (ways == 1) {
-        int saved = range_index;
-        range_index = 0;
-        fn(ctx, 0, n);
-        range_index = saved;
+    if (ways > n)
+        ways = (int)n;
+    if (ways < 1)
+        ways = 1;
+    /* Serial when another thread's loop has the pool, but over the same
+     * ranges with the same indices: callers that keep one partial result
+     * per range then sum them in the same order either way. */
+    if (ways == 1 || pthread_mutex_trylock(&run_lock) != 0) {
+        for (int i = 0; i < ways; i++)
+            run_one(fn, ctx, n, ways, i);
         return;
     }
     pthread_mutex_lock(&lock);
-    while (n_workers < ways - 1) {
+    while (n_workers < ways - 1 && n_workers < MAX_WORKERS) {
         pthread_t t;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -96,17 +110,20 @@ void cvis__parallel_for(int64_t n, int64_t grain, cvis__range_fn fn, void *ctx)
             break;
         n_workers++;
     }
-    if (ways - 1 > n_workers)
-        ways = n_workers + 1; /* fewer threads than asked: use what exists */
+    /* With fewer workers than ranges (a thread could not be started), this
+     * thread runs the ranges that have none. */
+    int helpers = ways - 1 < n_workers ? ways - 1 : n_workers;
     job.fn = fn;
     job.ctx = ctx;
     job.n = n;
     job.ways = ways;
-    pending = ways - 1;
+    pending = helpers;
     generation++;
     pthread_cond_broadcast(&start_cv);
     pthread_mutex_unlock(&lock);
     run_range(0);
+    for (int i = helpers + 1; i < ways; i++)
+        run_range(i);
     pthread_mutex_lock(&lock);
     while (pending > 0)
         pthread_cond_wait(&done_cv, &lock);

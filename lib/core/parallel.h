@@ -12,6 +12,11 @@
  * `grain` long (except the last); returns when all are done. */
 typedef void (*cvis__range_fn)(void *ctx, int64_t begin, int64_t end);
 void cvis__parallel_for(int64_t n, int64_t grain, cvis__range_fn fn, void *ctx);
+/* The same cut into exactly `ways` ranges (at most n).  The cut and each
+ * range's index never depend on whether the pool is free (a busy pool runs
+ * the ranges one after the other on the calling thread), so per-range
+ * partial results sum to the same bits either way. */
+void cvis__parallel_run(int64_t n, int ways, cvis__range_fn fn, void *ctx);
 
 /* How many ranges a loop of n items with this grain would be cut into now
  * (for callers that keep one scratch buffer per range). */

@@ -1,11 +1,24 @@
-"""Finds and loads libcvis, and declares the C prototypes for ctypes."""
+"""Finds and loads libcvis, and declares the C prototypes for ctypes.
+
+The library is looked for, in order:
+  1. the path in the environment variable CVIS_LIBRARY (nothing else is
+     tried when it is set: a wrong path is an error, not a fallback);
+  2. the build tree, when this package runs from bindings/python of a
+     libcvis checkout (lib/libcvis.so.MAJOR beside include/cvis.h);
+  3. the installed library: ctypes.util.find_library("cvis") (ldconfig's
+     cache, and the ld search path with LD_LIBRARY_PATH), then the dynamic
+     loader's own search for libcvis.so.MAJOR.
+Its major version must be the package's.
+"""
 import ctypes
 import ctypes.util
 import os
+import sys
 
 from . import _errors
+from ._version import __version__ as PACKAGE_VERSION
 
-SUPPORTED_MAJOR = 1
+SUPPORTED_MAJOR = int(PACKAGE_VERSION.split(".")[0])
 
 c_int, c_int64, c_uint64, c_double, c_float = (
     ctypes.c_int, ctypes.c_int64, ctypes.c_uint64, ctypes.c_double, ctypes.c_float)
@@ -23,37 +36,49 @@ pass_p = P(_Opaque)
 optimizer_p = P(_Opaque)
 
 
+def _build_tree():
+    """The checkout's lib/ directory when the package runs from
+    bindings/python of a libcvis tree, else None."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.normpath(os.path.join(here, "..", "..", ".."))
+    if os.path.isfile(os.path.join(root, "include", "cvis.h")):
+        return os.path.join(root, "lib")
+    return None
+
+
 def _candidates():
     env = os.environ.get("CVIS_LIBRARY")
     if env:
         yield env
         return
-    here = os.path.dirname(os.path.abspath(__file__))
-    tree = os.path.normpath(os.path.join(here, "..", "..", "..", "lib"))
-    yield os.path.join(tree, "libcvis.so.%d" % SUPPORTED_MAJOR)
-    yield os.path.join(tree, "libcvis.so")
+    tree = _build_tree()
+    if tree:
+        yield os.path.join(tree, "libcvis.so.%d" % SUPPORTED_MAJOR)
+        yield os.path.join(tree, "libcvis.so")
     found = ctypes.util.find_library("cvis")
     if found:
         yield found
+    yield "libcvis.so.%d" % SUPPORTED_MAJOR  # the loader's own search (LD_LIBRARY_PATH, ...)
 
 
 def _load():
     tried = []
     for path in _candidates():
+        if os.sep in path and not os.path.exists(path):
+            tried.append("%s (no such file)" % path)
+            continue
         try:
-            return ctypes.CDLL(path)
+            return ctypes.CDLL(path), path
         except OSError as e:
             tried.append("%s (%s)" % (path, e))
     raise ImportError("libcvis not found; tried: " + "; ".join(tried) +
                       ". Set CVIS_LIBRARY to the library's path.")
 
 
-lib = _load()
+lib, library_path = _load()
 
 # name: (restype, argtypes); restype "status" means a checked cvis_status.
 _PROTOTYPES = {
-    "cvis_version": (c_int, []),
-    "cvis_version_string": (c_char_p, []),
     "cvis_status_string": (c_char_p, [c_int]),
     "cvis_last_error": (c_char_p, []),
     "cvis_set_num_threads": ("status", [c_int]),
@@ -137,9 +162,20 @@ def _checked(name, fn):
     def call(*args):
         status = fn(*args)
         if status != 0:
-            raise _errors.from_status(status, lib.cvis_last_error().decode("utf-8", "replace"),
-                                      name)
+            message = api.cvis_last_error().decode("utf-8", "replace")
+            name_of = api.cvis_status_string(status)
+            raise _errors.from_status(status, message, name,
+                                      name_of.decode() if name_of else None)
         return status
+    call.__name__ = name
+    return call
+
+
+def _missing(name):
+    def call(*args):
+        raise _errors.UnsupportedError(
+            "%s is not in libcvis %s (%s); this package is written for %s" % (
+                name, lib.cvis_version_string().decode(), library_path, PACKAGE_VERSION), name)
     call.__name__ = name
     return call
 
@@ -150,14 +186,22 @@ class _Api:
 
 api = _Api()
 
+# Every C function declared, with the module that declared it (tests check
+# that the whole of cvis.h is declared and used).
+DECLARED = {}
 
-def declare(prototypes):
+
+def declare(prototypes, module=None):
     """Declares C functions {name: (restype or "status", [argtypes])} on
-    `api`.  Each module of the package declares the functions it uses."""
+    `api`.  Each module of the package declares the functions it uses.  A
+    function missing from an older library raises cvis.UnsupportedError
+    when called."""
     for name, (res, args) in prototypes.items():
+        DECLARED[name] = module or sys._getframe(1).f_globals.get("__name__")
         fn = getattr(lib, name, None)
         if fn is None:
-            continue  # an older library: the Python function that needs it raises
+            setattr(api, name, _missing(name))
+            continue
         fn.argtypes = args
         if res == "status":
             fn.restype = c_int
@@ -167,9 +211,11 @@ def declare(prototypes):
             setattr(api, name, fn)
 
 
-declare(_PROTOTYPES)
-
-_major = lib.cvis_version() // 10000
+# The version check comes first: nothing else may be assumed of another major.
+declare({"cvis_version": (c_int, []), "cvis_version_string": (c_char_p, [])})
+_major = api.cvis_version() // 10000
 if _major != SUPPORTED_MAJOR:
-    raise ImportError("libcvis %s has major version %d; this package needs %d" % (
-        lib.cvis_version_string().decode(), _major, SUPPORTED_MAJOR))
+    raise ImportError("libcvis %s (%s) has major version %d; this package needs %d" % (
+        api.cvis_version_string().decode(), library_path, _major, SUPPORTED_MAJOR))
+
+declare(_PROTOTYPES)

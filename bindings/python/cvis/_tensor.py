@@ -1,5 +1,14 @@
 """numpy arrays in and out of cvis_tensor handles, without copies where the
-layout allows (float32, C-contiguous)."""
+layout allows.
+
+In:  Borrowed(x) wraps x's own memory when x is float32, C-contiguous and
+     aligned (Borrowed(x).array is x); anything else (float64, Fortran
+     order, strided or reversed views, other byte orders) is converted to
+     such an array first, once, and that copy is what the library reads.
+Out: adopt(handle) turns a tensor the library made for the caller into a
+     numpy array over the library's memory (no copy); the tensor is freed
+     when the last array viewing it is collected.
+"""
 import ctypes
 import weakref
 
@@ -7,15 +16,18 @@ import numpy as np
 
 from ._native import api, tensor_p, c_int64
 
+MAX_DIMS = 8  # CVIS_MAX_DIMS
+
 
 def as_float32(array):
-    """A float32 C-contiguous view of `array`, copying only when needed."""
-    return np.ascontiguousarray(array, dtype=np.float32)
+    """A float32, C-contiguous, aligned array of `array`'s values: `array`
+    itself when it already is one, else a converted copy."""
+    return np.require(np.asarray(array), np.float32, "CA")
 
 
 class Borrowed:
-    """A cvis_tensor wrapping a numpy array's memory (no copy).  Keeps the
-    array alive; frees the handle on close or collection."""
+    """A cvis_tensor over a numpy array's memory (no copy).  Keeps the array
+    alive; frees the handle (never the memory) on close or collection."""
 
     def __init__(self, array):
         self.array = as_float32(array)
@@ -28,19 +40,35 @@ class Borrowed:
     def close(self):
         self._finalizer()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 def shape_of(handle):
+    """The shape of a tensor handle, as a tuple."""
     nd = api.cvis_tensor_ndim(handle)
-    shape = (c_int64 * 8)()
+    shape = (c_int64 * MAX_DIMS)()
     api.cvis_tensor_shape(handle, shape)
     return tuple(shape[i] for i in range(nd))
 
 
+def new(shape):
+    """A new zero-filled tensor of the library (cvis_tensor_create), as an
+    owned handle: give it to adopt() to read it from numpy."""
+    shape = tuple(int(s) for s in shape)
+    h = tensor_p()
+    api.cvis_tensor_create(len(shape), (c_int64 * max(1, len(shape)))(*shape), ctypes.byref(h))
+    return h
+
+
 def adopt(handle):
-    """A numpy array over a tensor the caller owns; the tensor is freed when
-    the last array viewing it is collected."""
+    """A numpy array over a tensor the caller owns (no copy); the tensor is
+    freed when the last array viewing it is collected."""
     shape = shape_of(handle)
-    size = int(np.prod(shape)) if shape else 1
+    size = api.cvis_tensor_size(handle)
     if size == 0:
         api.cvis_tensor_free(handle)
         return np.zeros(shape, dtype=np.float32)
@@ -50,12 +78,10 @@ def adopt(handle):
 
 
 def copy_view(handle):
-    """A copy of a borrowed tensor (one the library owns), or None for NULL."""
+    """A copy of a borrowed tensor (one the library owns and may reuse), made
+    by the library (cvis_tensor_clone); None for NULL."""
     if not handle:
         return None
-    shape = shape_of(handle)
-    size = int(np.prod(shape)) if shape else 1
-    if size == 0:
-        return np.zeros(shape, dtype=np.float32)
-    buf = (ctypes.c_float * size).from_address(api.cvis_tensor_data(handle))
-    return np.frombuffer(buf, dtype=np.float32).reshape(shape).copy()
+    out = tensor_p()
+    api.cvis_tensor_clone(handle, ctypes.byref(out))
+    return adopt(out)

@@ -268,6 +268,12 @@ def draw_text(image, x, y, text, scale=2, color=(0, 0, 0)):
         img.close()
 
 
+def text_width(text, scale=2):
+    """The width in pixels of the longest line of text in the built-in font
+    at `scale` (glyphs are 12 * scale pixels high)."""
+    return api.cvis_text_width(_text(text), int(scale))
+
+
 class Grid:
     """rows x cols pictures with titles above and a caption below, on white.
 

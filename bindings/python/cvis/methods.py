@@ -2,6 +2,7 @@
 Grad-CAM++, Score-CAM, Faster Score-CAM, Layer-CAM, activation maximization.
 Names follow the reference toolkit the tutorial uses."""
 import ctypes
+import threading
 import weakref
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from . import _errors
 from ._native import api, declare, model_p, tensor_p, c_int, c_int64, c_double, c_char_p, \
     c_void_p, P, _Opaque
-from ._tensor import Borrowed, adopt, as_float32
+from ._tensor import Borrowed, adopt, copy_view, new
 
 score_p = P(_Opaque)
 explainer_p = P(_Opaque)
@@ -32,14 +33,13 @@ declare({
     "cvis_explainer_output_shape": ("status", [explainer_p, tensor_p, P(c_int), P(c_int64)]),
     "cvis_explainer_run": ("status", [explainer_p, tensor_p, c_int, P(score_p), tensor_p]),
     "cvis_explainer_layer": (c_int, [explainer_p]),
+    "cvis_explain": ("status", [model_p, c_int, tensor_p, score_p, P(tensor_p)]),
     "cvis_method_name": (c_char_p, [c_int]),
     "cvis_method_from_name": ("status", [c_char_p, P(c_int)]),
     "cvis_model_get_filters_normalized": ("status", [model_p, c_int, P(tensor_p)]),
     "cvis_model_feature_maps": ("status", [model_p, tensor_p, c_int, P(c_int), P(tensor_p)]),
 })
 
-METHODS = {"saliency": 0, "smoothgrad": 1, "gradcam": 2, "gradcam++": 3, "scorecam": 4,
-           "faster-scorecam": 5, "layercam": 6, "activation-maximization": 7}
 OPTIONS = {"logits": 0, "layer": 1, "layer_name": 2, "seek": 3, "normalize": 4, "expand": 5,
            "keepdims": 6, "smooth_samples": 7, "smooth_noise": 8, "seed": 9, "max_n": 10,
            "batch_size": 11, "steps": 12, "input_min": 13, "input_max": 14, "jitter": 15,
@@ -52,7 +52,8 @@ FLOAT_OPTIONS = {"smooth_noise", "input_min", "input_max", "rotate", "scale_min"
 
 # ------------------------------------------------------------------ scores
 class Score:
-    """A libcvis score (one number per image from a model output)."""
+    """A libcvis score (one number per image from a model output).  Scores
+    are immutable and may be shared by threads."""
 
     def __init__(self, handle, keep=None):
         self._h = handle
@@ -60,12 +61,16 @@ class Score:
         self._finalizer = weakref.finalize(self, api.cvis_score_free, handle)
 
     def __call__(self, output):
-        """Evaluates the score: (scores (B,), d(score)/d(output))."""
-        out = Borrowed(output)
-        s = np.zeros(out.array.shape[0], dtype=np.float32)
-        g = np.zeros(out.array.shape, dtype=np.float32)
-        gb = Borrowed(g)
-        api.cvis_score_eval(self._h, out.handle, s.ctypes.data_as(P(ctypes.c_float)), gb.handle)
+        """Evaluates the score on an output (B, ...): (scores (B,),
+        d(scores)/d(output))."""
+        with Borrowed(output) as out:
+            if out.array.ndim < 1:
+                raise _errors.ShapeError("a score needs an output with a batch axis")
+            s = np.zeros(out.array.shape[0], dtype=np.float32)
+            g = np.zeros(out.array.shape, dtype=np.float32)
+            with Borrowed(g) as gb:
+                _with_callbacks([self], None, api.cvis_score_eval, self._h, out.handle,
+                                s.ctypes.data_as(P(ctypes.c_float)), gb.handle)
         return s, g
 
 
@@ -105,16 +110,22 @@ class InactiveScore(Score):
 
 class CustomScore(Score):
     """A score written in Python: fn(output) -> (scores (B,), d_output), where
-    d_output has the output's shape.  An exception raised in fn reaches the
-    caller of the method."""
+    output is a copy of the model output (B, ...) and d_output, of the
+    output's shape, is d(scores)/d(output).  An exception raised in fn stops
+    the method and reaches its caller unchanged (the C status behind it,
+    cvis.CallbackError, is its __context__).  fn runs on the thread that
+    called the method, holding the GIL.
+
+    CustomScore.from_c(function_pointer) uses a score written in C (or a
+    ctypes SCORE_FN) directly; a non-zero return from it raises
+    cvis.CallbackError."""
 
     def __init__(self, fn):
         self.fn = fn
-        self.error = None
+        self._errors = threading.local()  # one score may serve several threads
 
         def trampoline(user, output, scores, d_output):
             try:
-                from ._tensor import copy_view, shape_of
                 out = copy_view(output)
                 s, g = fn(out)
                 s = np.asarray(s, dtype=np.float32).reshape(-1)
@@ -127,7 +138,7 @@ class CustomScore(Score):
                                g.nbytes)
                 return 0
             except BaseException as e:  # reported to the caller after the C call returns
-                self.error = e
+                self._errors.value = e
                 return 1
 
         cb = SCORE_FN(trampoline)
@@ -135,8 +146,42 @@ class CustomScore(Score):
         api.cvis_score_custom(cb, None, ctypes.byref(h))
         super().__init__(h, keep=cb)
 
+    def _pop_error(self):
+        """The exception fn raised on this thread since the last call, or None."""
+        return self._errors.__dict__.pop("value", None)
+
+    @classmethod
+    def from_c(cls, fn, user=None):
+        """A score whose callback is a C function: a SCORE_FN instance, or
+        the address of a function int fn(void *user, const cvis_tensor
+        *output, float *scores, cvis_tensor *d_output).  `user` (an int
+        address or None) is passed to it."""
+        if not isinstance(fn, SCORE_FN):
+            fn = SCORE_FN(fn)
+        h = score_p()
+        api.cvis_score_custom(fn, user, ctypes.byref(h))
+        return Score(h, keep=fn)
+
+
+def _with_callbacks(scores, explainer, fn, *args):
+    """Calls fn(*args) (a checked C call that may run Python callbacks); a
+    Python exception raised in a callback beats the C status it caused."""
+    try:
+        return fn(*args)
+    except _errors.Error:
+        for s in scores:
+            err = s._pop_error() if isinstance(s, CustomScore) else None
+            if err is not None:
+                raise err
+        err = explainer._pop_progress_error() if explainer is not None else None
+        if err is not None:
+            raise err
+        raise
+
 
 def as_score(score):
+    """A Score from a Score, a Python callable (CustomScore), or class
+    indices (CategoricalScore)."""
     if isinstance(score, Score):
         return score
     if callable(score):
@@ -144,27 +189,65 @@ def as_score(score):
     return CategoricalScore(score)
 
 
+def as_scores(score):
+    """The scores of a run, one per model output: a list of Score objects or
+    callables gives one each; anything else is one score (so that a list of
+    class indices stays one CategoricalScore)."""
+    if isinstance(score, (list, tuple)) and score and all(
+            isinstance(s, Score) or callable(s) for s in score):
+        return [as_score(s) for s in score]
+    return [as_score(score)]
+
+
+def method_names():
+    """The names of the library's methods, in the order of cvis_method."""
+    names = []
+    while True:
+        name = api.cvis_method_name(len(names))
+        if not name:
+            return names
+        names.append(name.decode())
+
+
+def method_id(method):
+    """The cvis_method value of a method name ("gradcam", "gradcam++", ...)
+    or value."""
+    if isinstance(method, str):
+        out = c_int()
+        api.cvis_method_from_name(method.encode("utf-8"), ctypes.byref(out))
+        return out.value
+    return int(method)
+
+
 # ------------------------------------------------------------ explainers
 class Explainer:
-    """One method on one model, options by name (see OPTIONS).  Reusable;
-    keeps buffers between calls.  Not for sharing between threads."""
+    """One method on one model, options by name (see OPTIONS and
+    docs/methods.md): Explainer(model, "gradcam", layer="conv2d_2").
+    Calling it runs the method: e(x, score) -> maps.  Reusable (it keeps
+    buffers between calls); one per thread (they may share the model and
+    the scores)."""
 
     def __init__(self, model, method, **options):
         self.model = model
         h = explainer_p()
-        api.cvis_explainer_new(model._h, METHODS[method] if isinstance(method, str) else method,
-                               ctypes.byref(h))
+        api.cvis_explainer_new(model._h, method_id(method), ctypes.byref(h))
         self._h = h
         self._finalizer = weakref.finalize(self, api.cvis_explainer_free, h)
+        self.method = api.cvis_method_name(method_id(method)).decode()
         self._progress = None
+        self._progress_error = None
         for k, v in options.items():
             self.set(k, v)
 
     def set(self, key, value):
+        """Sets an option by name; None leaves the default.  A layer given by
+        name sets the *_name option."""
         if value is None:
             return
         if key in ("layer", "output_layer") and isinstance(value, str):
             key = key + "_name"
+        if key not in OPTIONS:
+            raise ValueError("unknown option %r; one of %s" % (key, ", ".join(OPTIONS)))
         k = OPTIONS[key]
         if key.endswith("_name"):
             api.cvis_explainer_set_string(self._h, k, value.encode("utf-8"))
@@ -174,7 +257,11 @@ class Explainer:
             api.cvis_explainer_set_int(self._h, k, int(value))
 
     def set_progress(self, fn):
-        """fn(step, total, values) -> truthy to stop."""
+        """fn(step, total, values) is called during long runs (activation
+        maximization: every step, values = scores then the weighted total
+        variation and norm; Score-CAM: every forward batch, values None).
+        A truthy return stops the run with cvis.CancelledError; an
+        exception stops it and reaches the caller."""
         if fn is None:
             self._progress = None
             api.cvis_explainer_set_progress(self._h, PROGRESS_FN(), None)
@@ -192,39 +279,66 @@ class Explainer:
         self._progress = PROGRESS_FN(trampoline)
         api.cvis_explainer_set_progress(self._h, self._progress, None)
 
+    def _pop_progress_error(self):
+        err, self._progress_error = self._progress_error, None
+        return err
+
     @property
     def layer(self):
-        """The layer the last run explained (CAM methods), or -1."""
+        """The layer the last run explained (CAM methods: after the search
+        for a convolution), or -1."""
         return api.cvis_explainer_layer(self._h)
 
+    def output_shape(self, x=None):
+        """The shape of the maps a run on x gives (x may be None for
+        activation maximization)."""
+        with Borrowed(x) if x is not None else _NoTensor() as xb:
+            nd = c_int()
+            shape = (c_int64 * 8)()
+            api.cvis_explainer_output_shape(self._h, xb.handle, ctypes.byref(nd), shape)
+        return tuple(shape[i] for i in range(nd.value))
+
     def __call__(self, x, score):
-        scores = score if isinstance(score, (list, tuple)) else [score]
-        scores = [as_score(s) for s in scores]
-        xb = Borrowed(x) if x is not None else None
-        xh = xb.handle if xb else tensor_p()
-        nd = c_int()
-        shape = (c_int64 * 8)()
-        api.cvis_explainer_output_shape(self._h, xh, ctypes.byref(nd), shape)
-        out = np.zeros(tuple(shape[i] for i in range(nd.value)), dtype=np.float32)
-        ob = Borrowed(out)
-        arr = (score_p * len(scores))(*[s._h for s in scores])
-        try:
-            api.cvis_explainer_run(self._h, xh, len(scores), arr, ob.handle)
-        except _errors.Error:
-            for s in scores:  # an exception in Python code beats the C status
-                if isinstance(s, CustomScore) and s.error is not None:
-                    err, s.error = s.error, None
-                    raise err
-            err = getattr(self, "_progress_error", None)
-            if err is not None:
-                self._progress_error = None
-                raise err
-            raise
-        finally:
-            ob.close()
-            if xb:
-                xb.close()
-        return out
+        """Runs the method on the batch x (B,H,W,C) with one score per model
+        output; returns the maps as a float32 array over the library's
+        memory.  x is None for activation maximization from noise."""
+        scores = as_scores(score)
+        with Borrowed(x) if x is not None else _NoTensor() as xb:
+            nd = c_int()
+            shape = (c_int64 * 8)()
+            api.cvis_explainer_output_shape(self._h, xb.handle, ctypes.byref(nd), shape)
+            out = new(shape[i] for i in range(nd.value))  # the library's memory, given out as is
+            arr = (score_p * len(scores))(*[s._h for s in scores])
+            try:
+                _with_callbacks(scores, self, api.cvis_explainer_run, self._h, xb.handle,
+                                len(scores), arr, out)
+            except BaseException:
+                api.cvis_tensor_free(out)
+                raise
+        return adopt(out)
+
+
+class _NoTensor:
+    """Stands for a NULL tensor where a Borrowed would go."""
+    handle = tensor_p()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def explain(model, method, x, score):
+    """One method with its default options (cvis_explain): the maps for x
+    (B,H,W,C) under one score, for a single-output model.  method: a name
+    from method_names() or a value."""
+    s = as_score(score)
+    with Borrowed(x) as xb:
+        out = tensor_p()
+        _with_callbacks([s], None, api.cvis_explain, model._h, method_id(method), xb.handle,
+                        s._h, ctypes.byref(out))
+    return adopt(out)
 
 
 def _run(model, method, x, score, **options):
@@ -275,31 +389,42 @@ def scorecam(model, x, score, layer=None, logits=True, max_n=None, batch_size=32
 
 # ------------------------------------------------- activation maximization
 class Jitter:
+    """Input modifier: rolls the image by up to `jitter` pixels each step."""
+
     def __init__(self, jitter=8):
         self.jitter = int(jitter)
 
 
 class Rotate2D:
+    """Input modifier: rotates by an angle drawn from U(-degree, degree)."""
+
     def __init__(self, degree=3.0):
         self.degree = float(degree)
 
 
 class Scale:
+    """Input modifier: zooms by a factor drawn from U(low, high)."""
+
     def __init__(self, low=0.9, high=1.1):
         self.low, self.high = float(low), float(high)
 
 
 class TotalVariation2D:
+    """Regularizer: weight * total variation / (H*W*C)."""
+
     def __init__(self, weight=10.0):
         self.weight = float(weight)
 
 
 class Norm:
+    """Regularizer: weight * ||x||_p / N^(1/p)."""
+
     def __init__(self, weight=10.0, p=2):
         self.weight, self.p = float(weight), float(p)
 
 
 class Adam:
+    """Adam, in Keras's order: Adam(learning_rate, beta_1, beta_2)."""
     kind = 2
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999):
@@ -307,6 +432,7 @@ class Adam:
 
 
 class RMSprop:
+    """RMSprop(learning_rate, rho)."""
     kind = 1
 
     def __init__(self, learning_rate=0.001, rho=0.9):
@@ -314,6 +440,7 @@ class RMSprop:
 
 
 class SGD:
+    """Plain gradient ascent: SGD(learning_rate)."""
     kind = 0
 
     def __init__(self, learning_rate=0.01):

@@ -1,0 +1,142 @@
+/* The worker pool: a loop is cut into the same ranges, with the same range
+ * indices, whether the pool is free or busy with another thread's loop.
+ * Callers keep one partial result per range index (the direct
+ * convolution's weight gradients) and sum them in index order, so a busy
+ * pool must not change the cut: it used to run the whole loop as range 0,
+ * and weight gradients then differed in the last bits from one run to the
+ * next when several threads computed at once. */
+#include <pthread.h>
+
+#include "check.h"
+#include "core/parallel.h"
+
+#define MAX_RANGES 16
+
+typedef struct {
+    int64_t begin[MAX_RANGES], end[MAX_RANGES];
+    pthread_t thread[MAX_RANGES];
+    int seen[MAX_RANGES];
+    const float *values;
+    double partial[MAX_RANGES];
+} record;
+
+static void record_range(void *ctx, int64_t begin, int64_t end)
+{
+    record *r = ctx;
+    int i = cvis__parallel_index();
+    r->begin[i] = begin;
+    r->end[i] = end;
+    r->thread[i] = pthread_self();
+    r->seen[i]++;
+    float sum = 0; /* float on purpose: the order of additions shows */
+    for (int64_t k = begin; k < end; k++)
+        sum += r->values[k];
+    r->partial[i] = sum;
+}
+
+static float total(const record *r, int ways)
+{
+    float s = 0;
+    for (int i = 0; i < ways; i++)
+        s += (float)r->partial[i];
+    return s;
+}
+
+/* Another thread's loop holds the pool until `release` is set. */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static int holding, release;
+
+static void hold_range(void *ctx, int64_t begin, int64_t end)
+{
+    (void)ctx;
+    (void)end;
+    if (begin != 0)
+        return; /* the worker's range ends at once */
+    pthread_mutex_lock(&hold_lock);
+    holding = 1;
+    pthread_cond_broadcast(&hold_cv);
+    while (!release)
+        pthread_cond_wait(&hold_cv, &hold_lock);
+    pthread_mutex_unlock(&hold_lock);
+}
+
+static void *holder(void *arg)
+{
+    (void)arg;
+    cvis__parallel_for(2, 1, hold_range, NULL);
+    return NULL;
+}
+
+static void test_busy_pool_keeps_the_cut(void)
+{
+    enum { N = 1001 };
+    static float values[N];
+    for (int k = 0; k < N; k++)
+        values[k] = 1.0f / (float)(k + 1) + (k % 7 == 0 ? 1000.0f : 0.0f);
+    CHECK_OK(cvis_set_num_threads(2));
+    int ways = cvis__parallel_ways(N, 1);
+    CHECK(ways == 2);
+
+    record free_run = {.values = values};
+    cvis__parallel_for(N, 1, record_range, &free_run);
+
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, holder, NULL) == 0);
+    pthread_mutex_lock(&hold_lock);
+    while (!holding)
+        pthread_cond_wait(&hold_cv, &hold_lock);
+    pthread_mutex_unlock(&hold_lock);
+
+    record busy_run = {.values = values};
+    cvis__parallel_for(N, 1, record_range, &busy_run);
+
+    pthread_mutex_lock(&hold_lock);
+    release = 1;
+    pthread_cond_broadcast(&hold_cv);
+    pthread_mutex_unlock(&hold_lock);
+    pthread_join(t, NULL);
+
+    for (int i = 0; i < ways; i++) {
+        CHECK(free_run.seen[i] == 1 && busy_run.seen[i] == 1);
+        CHECK(free_run.begin[i] == busy_run.begin[i] && free_run.end[i] == busy_run.end[i]);
+        /* the busy run really ran here, serially */
+        CHECK(pthread_equal(busy_run.thread[i], pthread_self()));
+    }
+    CHECK(busy_run.begin[0] == 0 && busy_run.end[ways - 1] == N);
+    CHECK(free_run.end[0] == busy_run.begin[1]);
+    CHECK(!busy_run.seen[ways]);
+    float a = total(&free_run, ways), b = total(&busy_run, ways);
+    CHECK(memcmp(&a, &b, sizeof a) == 0);
+}
+
+static void test_explicit_ways(void)
+{
+    enum { N = 23 };
+    static float values[N];
+    for (int k = 0; k < N; k++)
+        values[k] = (float)k;
+    CHECK_OK(cvis_set_num_threads(2));
+    /* more ranges than threads: every range runs once, with its index */
+    record r = {.values = values};
+    cvis__parallel_run(N, 5, record_range, &r);
+    int64_t next = 0;
+    for (int i = 0; i < 5; i++) {
+        CHECK(r.seen[i] == 1);
+        CHECK(r.begin[i] == next);
+        next = r.end[i];
+    }
+    CHECK(next == N && !r.seen[5]);
+    CHECK(r.end[0] - r.begin[0] == 5 && r.end[4] - r.begin[4] == 4); /* 23 = 5+5+5+4+4 */
+    /* never more ranges than items */
+    record few = {.values = values};
+    cvis__parallel_run(3, 8, record_range, &few);
+    CHECK(few.seen[0] && few.seen[1] && few.seen[2] && !few.seen[3]);
+}
+
+TEST_MAIN({
+    int threads = cvis_get_num_threads();
+    test_busy_pool_keeps_the_cut();
+    test_explicit_ways();
+    cvis_set_num_threads(threads);
+})
