@@ -427,6 +427,11 @@ CVIS_API cvis_status cvis_explainer_run(cvis_explainer *e, const cvis_tensor *x,
     if (x)
         CVIS_TRY(cvis__check_finite(x->data, x->size, "the input"));
     CVIS_TRY(cvis__explain_prepare(&e->c, x, n_scores, scores));
+    if (e->c.o.nt_type != CVIS_NT_NONE && !e->impl->attribute)
+        return cvis__fail(CVIS_E_INVALID_ARG,
+                          "the noise tunnel works over saliency, Integrated Gradients, Input x "
+                          "Gradient, guided backprop, deconvnet and Guided Grad-CAM, not %s",
+                          cvis_method_name(e->c.method));
     memset(&os, 0, sizeof os);
     CVIS_TRY(e->impl->output_shape(&e->c, &xs, &os));
     cvis__shape have = cvis__tensor_get_shape(out);
