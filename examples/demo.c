@@ -101,7 +101,7 @@ static void layers(demo *d)
          "The tutorial's network: three convolutions of 8 filters (7x7, 5x5, 3x3, ReLU), a "
          "flatten, a dense layer of 128 and a softmax over 3 classes, on 128x128 RGB input, "
          "trained by libcvis on the shapes dataset (discs, squares and triangles of random "
-         "colour, size and position on cluttered, noisy backgrounds).");
+         "colour and size, near the centre of cluttered, noisy backgrounds).");
     check(cvis_report_add_table(d->report, n + 1, 4, cells), "report");
     if (!d->quiet)
         fputs(buf, stdout);
@@ -299,17 +299,7 @@ static void maximization(demo *d, int steps)
     cvis_score *s;
     check(cvis_score_categorical(1, &filter, &s), "score");
     cvis_explainer *e;
-    check(cvis_explainer_new(d->m, CVIS_METHOD_ACTIVATION_MAXIMIZATION, &e), "explainer");
-    check(cvis_explainer_set_int(e, CVIS_OPT_OUTPUT_LAYER, layer), "option");
-    check(cvis_explainer_set_int(e, CVIS_OPT_STEPS, steps), "option");
-    check(cvis_explainer_set_int(e, CVIS_OPT_JITTER, 16), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_ROTATE, 1), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_TV_WEIGHT, 1.0), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_NORM_WEIGHT, 0.3), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_NORM_P, 1), "option");
-    check(cvis_explainer_set_int(e, CVIS_OPT_OPTIMIZER, CVIS_OPTIMIZER_ADAM), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_LEARNING_RATE, 1.0), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_BETA_1, 0.999), "option");
+    check(tutorial_maximization(d->m, layer, steps, &e), "explainer");
     check(cvis_explainer_set_float(e, CVIS_OPT_INPUT_MAX, 1.0), "option");
     am_progress prog = {d->quiet, 0, 0};
     check(cvis_explainer_set_progress(e, am_bar, &prog), "option");

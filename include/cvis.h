@@ -3,8 +3,9 @@
  *
  * QUICK TOUR
  *   A model is a graph of named layers. Build one (cvis_model_new +
- *   cvis_model_add_*), or load one (cvis_model_load_npz for weights of a built
- *   model).  Feed it float32 tensors in NHWC layout (batch, height, width,
+ *   cvis_model_add_*), or load one (cvis_model_load_onnx for ONNX files
+ *   exported by PyTorch or tf2onnx, cvis_model_load_npz for weights of a
+ *   built model).  Feed it float32 tensors in NHWC layout (batch, height, width,
  *   channels): cvis_model_predict.  A cvis_pass runs the model forward and
  *   back, giving the gradient of any scalar with respect to the input and to
  *   any layer's output.
@@ -315,6 +316,35 @@ CVIS_API cvis_status cvis_model_predict(const cvis_model *m, const cvis_tensor *
  * tensors.  Caller frees each with cvis_tensor_free. */
 CVIS_API cvis_status cvis_model_predict_all(const cvis_model *m, const cvis_tensor *x,
                                             int n_outs, cvis_tensor **outs);
+
+/* ------------------------------------------------------------------- ONNX */
+
+/* Opens an ONNX model (opsets 7 to 18; exports of PyTorch, tf2onnx and
+ * libcvis itself).  The file's NCHW input becomes the model's (B,H,W,C)
+ * input, sizes the file leaves symbolic become free (-1 in
+ * cvis_model_input_shape).  Layers are named after the ONNX nodes; a
+ * convolution followed by its BatchNormalization and activation is one
+ * convolution-like layer that answers to all three names.  An op libcvis
+ * does not support fails with CVIS_E_UNSUPPORTED naming the op, the node
+ * and the opset; a damaged file fails with CVIS_E_FORMAT.  Tensors stored
+ * as external data are read from files beside `path`.  docs/onnx.md lists
+ * the ops.  Caller frees with cvis_model_free. */
+CVIS_API cvis_status cvis_model_load_onnx(const char *path, cvis_model **out);
+/* The same from `size` bytes in memory (read during the call only);
+ * external data is refused.  Caller frees with cvis_model_free. */
+CVIS_API cvis_status cvis_model_load_onnx_memory(const void *data, size_t size,
+                                                 cvis_model **out);
+/* Saves the model as ONNX (NCHW input, opset 13, or 17 when it needs
+ * LayerNormalization), loadable by cvis_model_load_onnx and other ONNX
+ * tools.  Writes to a temporary file then renames it over `path`. */
+CVIS_API cvis_status cvis_model_save_onnx(const cvis_model *m, const char *path);
+/* The same into memory: *data receives `*size` bytes.  Caller frees *data
+ * with cvis_free. */
+CVIS_API cvis_status cvis_model_save_onnx_memory(const cvis_model *m, void **data,
+                                                 size_t *size);
+/* Frees memory that libcvis returned (cvis_model_save_onnx_memory).
+ * Accepts NULL. */
+CVIS_API void cvis_free(void *p);
 
 /* ------------------------------------------------ forward and backward pass */
 

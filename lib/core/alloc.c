@@ -122,3 +122,8 @@ void cvis__free(void *p)
 {
     free(p);
 }
+
+CVIS_API void cvis_free(void *p)
+{
+    cvis__free(p);
+}

@@ -149,9 +149,12 @@ static void col2im(const cvis__conv_attr *a, const geom *g, const float *col, in
         }
 }
 
-/* Per-channel scale and shift of the epilogue: y = scale*conv + shift. */
-static void epilogue_coeffs(const cvis__conv_attr *a, const cvis_tensor *const *p, float *scale,
-                            float *shift)
+/* Per-channel coefficients of the epilogue y = (conv + pre) * scale + shift.
+ * With batch norm, pre is the bias and the normalization is applied as a
+ * separate batch-norm layer would apply it, so that merging the two layers
+ * (as ONNX import does) changes no bit of the result. */
+static void epilogue_coeffs(const cvis__conv_attr *a, const cvis_tensor *const *p, float *pre,
+                            float *scale, float *shift)
 {
     const float *bias = a->has_bias ? p[1]->data : NULL;
     int bn = a->has_bias ? 2 : 1;
@@ -161,9 +164,11 @@ static void epilogue_coeffs(const cvis__conv_attr *a, const cvis_tensor *const *
             const float *gamma = p[bn]->data, *beta = p[bn + 1]->data;
             const float *mean = p[bn + 2]->data, *var = p[bn + 3]->data;
             float s = gamma[c] / sqrtf(var[c] + a->bn_eps);
+            pre[c] = b;
             scale[c] = s;
-            shift[c] = (b - mean[c]) * s + beta[c];
+            shift[c] = beta[c] - mean[c] * s;
         } else {
+            pre[c] = 0.0f;
             scale[c] = 1.0f;
             shift[c] = b;
         }
@@ -236,8 +241,8 @@ static cvis_status conv_forward(cvis__op_args *args)
     cvis__shape xs = cvis__tensor_get_shape(x);
     CVIS_TRY(conv_geom(a, &xs, &g));
     float *ws;
-    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(2 * a->cout + col_floats(&g)), &ws));
-    float *scale = ws, *shift = ws + a->cout, *col = ws + 2 * a->cout;
+    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(3 * a->cout + col_floats(&g)), &ws));
+    float *scale = ws, *shift = ws + a->cout, *pre = ws + 2 * a->cout, *col = ws + 3 * a->cout;
     float *y = args->out->data;
     int64_t M = g.Ho * g.Wo;
     if (g.direct) {
@@ -258,12 +263,16 @@ static cvis_status conv_forward(cvis__op_args *args)
             }
         }
     }
-    epilogue_coeffs(a, args->params, scale, shift);
+    epilogue_coeffs(a, args->params, pre, scale, shift);
     int64_t rows = g.B * M;
     for (int64_t r = 0; r < rows; r++) {
         float *v = y + r * a->cout;
-        for (int c = 0; c < a->cout; c++)
-            v[c] = v[c] * scale[c] + shift[c];
+        if (a->has_bn)
+            for (int c = 0; c < a->cout; c++)
+                v[c] = (v[c] + pre[c]) * scale[c] + shift[c];
+        else
+            for (int c = 0; c < a->cout; c++)
+                v[c] = v[c] + shift[c];
     }
     if (!args->drop_act)
         cvis__act_apply(a->act, a->alpha, y, args->out->size, a->cout);
@@ -284,21 +293,30 @@ static cvis_status conv_backward(cvis__op_args *args)
         return cvis__fail(CVIS_E_UNSUPPORTED,
                           "weight gradients of a convolution with merged batch norm");
     int64_t M = g.Ho * g.Wo, n = args->out->size;
-    /* the direct data kernel needs whole vectors of input channels; else
-     * the gradient goes through GEMM + col2im */
+    /* Data gradients on the direct path: with stride 1 they are a forward
+     * convolution of dy with the flipped kernel (input channels padded to a
+     * multiple of 8 through a scratch image when needed); with strides, the
+     * scatter kernel for whole vectors of channels; else GEMM + col2im. */
+    int flip_pt = (a->kh - 1) * a->dh - g.pt, flip_pl = (a->kw - 1) * a->dw - g.pl;
+    int flip = g.small && a->sh == 1 && a->sw == 1 && flip_pt >= 0 && flip_pl >= 0;
     int direct_data = g.small && g.C % 8 == 0;
-    int64_t cols = g.small && !direct_data ? M * g.K : col_floats(&g);
-    int64_t wt_n = direct_data ? (int64_t)a->kh * a->kw * g.C * a->cout : 0;
+    int64_t Cp = (g.C + 7) / 8 * 8; /* the flipped kernel's output channels */
+    int64_t cols = g.small && !direct_data && !flip ? M * g.K : col_floats(&g);
+    int64_t wt_n = flip ? (int64_t)a->kh * a->kw * Cp * a->cout
+                        : direct_data ? (int64_t)a->kh * a->kw * g.C * a->cout : 0;
+    int64_t tmp_n = flip && Cp != g.C ? g.H * g.W * Cp : 0;
     int64_t dw_n = (int64_t)a->kh * a->kw * g.C * a->cout;
     int ways = g.small && dw ? cvis__parallel_ways(g.B * g.Ho, ROW_GRAIN) : 0;
     float *ws;
-    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(2 * a->cout + n + 2 * cols + wt_n + ways * dw_n), &ws));
-    float *scale = ws, *shift = ws + a->cout, *dconv = ws + 2 * a->cout;
+    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(3 * a->cout + n + 2 * cols + wt_n + ways * dw_n + tmp_n),
+                          &ws));
+    float *scale = ws, *shift = ws + a->cout, *pre = ws + 2 * a->cout, *dconv = ws + 3 * a->cout;
     float *col = dconv + n, *dcol = col + cols, *wt = dcol + cols, *dw_parts = wt + wt_n;
+    float *tmp = dw_parts + ways * dw_n;
     /* d(pre-activation), then through the epilogue's scale */
     cvis__act_grad(args->drop_act ? CVIS_ACT_LINEAR : a->act, a->alpha, NULL, args->out->data,
                    args->dout, dconv, n, a->cout, args->relu_mode, 0);
-    epilogue_coeffs(a, args->params, scale, shift);
+    epilogue_coeffs(a, args->params, pre, scale, shift);
     if (a->has_bn)
         for (int64_t r = 0; r < g.B * M; r++)
             for (int c = 0; c < a->cout; c++)
@@ -326,22 +344,35 @@ static cvis_status conv_backward(cvis__op_args *args)
                 for (int64_t i = 0; i < dw_n; i++)
                     dw[i] += dw_parts[p * dw_n + i];
         }
-        int flip_pt = (a->kh - 1) * a->dh - g.pt, flip_pl = (a->kw - 1) * a->dw - g.pl;
-        if (dx && direct_data && a->sh == 1 && a->sw == 1 && flip_pt >= 0 && flip_pl >= 0) {
-            /* with stride 1, the data gradient is a convolution of dy with
-             * the kernel flipped and transposed to (kh, kw, cout, C): the
-             * fast forward kernel, adding into dx */
+        if (dx && flip) {
+            /* the kernel flipped and transposed to (kh, kw, cout, Cp), zero
+             * past C */
             for (int ky = 0; ky < a->kh; ky++)
                 for (int kx = 0; kx < a->kw; kx++)
-                    for (int64_t c = 0; c < g.C; c++)
-                        for (int co = 0; co < a->cout; co++)
-                            wt[(((int64_t)ky * a->kw + kx) * a->cout + co) * g.C + c] =
-                                w[((((int64_t)(a->kh - 1 - ky) * a->kw) + (a->kw - 1 - kx)) * g.C + c) *
-                                      a->cout + co];
-            direct_job f = {{g.Ho, g.Wo, a->cout, g.H, g.W, g.C, a->kh, a->kw, 1, 1, a->dh, a->dw,
+                    for (int co = 0; co < a->cout; co++)
+                        for (int64_t c = 0; c < Cp; c++)
+                            wt[(((int64_t)ky * a->kw + kx) * a->cout + co) * Cp + c] =
+                                c < g.C ? w[((((int64_t)(a->kh - 1 - ky) * a->kw) +
+                                              (a->kw - 1 - kx)) * g.C + c) * a->cout + co]
+                                        : 0.0f;
+            direct_job f = {{g.Ho, g.Wo, a->cout, g.H, g.W, Cp, a->kh, a->kw, 1, 1, a->dh, a->dw,
                              flip_pt, flip_pl},
                             dconv, wt, NULL, NULL, dx, NULL, NULL, 0, 1};
-            cvis__parallel_for(g.B * g.H, ROW_GRAIN, forward_rows, &f);
+            if (Cp == g.C) {
+                cvis__parallel_for(g.B * g.H, ROW_GRAIN, forward_rows, &f);
+            } else {
+                /* one image at a time into the padded scratch, then added */
+                f.accumulate = 0;
+                f.y = tmp;
+                for (int64_t b = 0; b < g.B; b++) {
+                    f.x = dconv + b * M * a->cout;
+                    cvis__parallel_for(g.H, ROW_GRAIN, forward_rows, &f);
+                    float *dxb = dx + b * g.H * g.W * g.C;
+                    for (int64_t p = 0; p < g.H * g.W; p++)
+                        for (int64_t c = 0; c < g.C; c++)
+                            dxb[p * g.C + c] += tmp[p * Cp + c];
+                }
+            }
         } else if (dx && direct_data) {
             /* the kernel per tap, transposed to (cout, C) */
             for (int64_t t = 0; t < (int64_t)a->kh * a->kw; t++)

@@ -94,7 +94,9 @@ extern const cvis__op cvis__op_batch_norm;
 
 typedef struct cvis__reshape_attr {
     int ndim;                     /* without the batch axis */
-    int64_t shape[CVIS_MAX_DIMS]; /* -1: inferred */
+    int64_t shape[CVIS_MAX_DIMS]; /* -1: inferred; -2-k: the size of input axis k
+                                     (k counts the batch axis as 0), for sizes that
+                                     follow the model's free input size */
 } cvis__reshape_attr;
 extern const cvis__op cvis__op_flatten;  /* (B, ...) -> (B, n); attr unused */
 extern const cvis__op cvis__op_identity; /* dropout at inference; attr unused */
@@ -126,5 +128,94 @@ typedef struct cvis__pad_attr {
 } cvis__pad_attr;
 /* constant padding on any axes */
 extern const cvis__op cvis__op_pad;
+
+/* ------------------------------------------- ops for imported graphs */
+
+/* Any permutation of the axes: output axis i is input axis perm[i]. */
+typedef struct cvis__transpose_attr {
+    int ndim;
+    int perm[CVIS_MAX_DIMS];
+} cvis__transpose_attr;
+extern const cvis__op cvis__op_transpose;
+
+/* Strided slice of every axis, with ONNX Slice's rules: negative start
+ * and end count from the end of the axis, both are clamped to it, step
+ * may be negative (never 0).  An axis left whole has start 0, end
+ * INT64_MAX, step 1. */
+typedef struct cvis__slice_attr {
+    int ndim;
+    int64_t start[CVIS_MAX_DIMS], end[CVIS_MAX_DIMS], step[CVIS_MAX_DIMS];
+} cvis__slice_attr;
+extern const cvis__op cvis__op_slice;
+
+/* Picks entries idx[0..n-1] along one axis (negative indices count from
+ * the end).  The attribute is allocated with room for the n indices. */
+typedef struct cvis__gather_attr {
+    int axis;
+    int64_t n;
+    int64_t idx[];
+} cvis__gather_attr;
+extern const cvis__op cvis__op_gather;
+
+/* Matrix product of the last two axes, (..., M, K) x (..., K, N), with
+ * numpy broadcasting of the leading axes.  attr unused. */
+extern const cvis__op cvis__op_matmul;
+
+typedef enum cvis__reduce_kind {
+    CVIS__REDUCE_MEAN = 0,
+    CVIS__REDUCE_SUM = 1,
+    CVIS__REDUCE_MAX = 2
+} cvis__reduce_kind;
+/* Reduction over the axes set in `axes` (bit k: axis k). */
+typedef struct cvis__reduce_attr {
+    int kind;
+    int keepdims;
+    unsigned axes;
+} cvis__reduce_attr;
+extern const cvis__op cvis__op_reduce;
+
+typedef enum cvis__unary_kind {
+    CVIS__UN_SQRT = 0,
+    CVIS__UN_ERF = 1,
+    CVIS__UN_POW = 2,          /* x^a */
+    CVIS__UN_EXP = 3,
+    CVIS__UN_LOG = 4,
+    CVIS__UN_NEG = 5,
+    CVIS__UN_ABS = 6,
+    CVIS__UN_RECIPROCAL = 7,
+    CVIS__UN_SILU = 8,         /* x * sigmoid(x) */
+    CVIS__UN_GELU = 9,         /* x/2 * (1 + erf(x/sqrt(2))) */
+    CVIS__UN_CLIP = 10,        /* min(max(x, a), b) */
+    CVIS__UN_HARD_SIGMOID = 11,/* max(0, min(1, a*x + b)) */
+    CVIS__UN_SOFTPLUS = 12,    /* log(1 + exp(x)) */
+    CVIS__UN_ELU = 13          /* x > 0 ? x : a*(exp(x) - 1) */
+} cvis__unary_kind;
+/* Element-wise functions with up to two constant parameters a, b. */
+typedef struct cvis__unary_attr {
+    int kind;
+    float a, b;
+} cvis__unary_attr;
+extern const cvis__op cvis__op_unary;
+const char *cvis__unary_name(int kind);
+
+/* Layer normalization over the last n_axes axes:
+ * y = (x - mean) / sqrt(var + eps) * gamma + beta.
+ * params: gamma, [beta], each with as many values as the normalized axes. */
+typedef struct cvis__layer_norm_attr {
+    int n_axes;
+    float eps;
+    int has_beta;
+} cvis__layer_norm_attr;
+extern const cvis__op cvis__op_layer_norm;
+
+/* An element-wise operation between the input and a constant tensor (its
+ * one param, broadcast with numpy's rules): x op c, or c op x when
+ * const_first.  Kinds are cvis__binary_kind, plus CVIS__BINC_POW. */
+#define CVIS__BINC_POW 4
+typedef struct cvis__binary_const_attr {
+    int kind;
+    int const_first;
+} cvis__binary_const_attr;
+extern const cvis__op cvis__op_binary_const;
 
 #endif

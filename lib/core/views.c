@@ -48,10 +48,18 @@ static cvis_status reshape_shape(const void *attr, int n_in, const cvis__shape *
             free_axis = i + 1;
             continue;
         }
-        if (a->shape[i] < 0)
+        int64_t size = a->shape[i];
+        if (size <= -2) { /* the size of input axis -2-size */
+            int64_t k = -2 - size;
+            if (k >= in[0].ndim)
+                return cvis__fail(CVIS_E_SHAPE, "reshape copies axis %lld of a rank-%d input",
+                                  (long long)k, in[0].ndim);
+            size = in[0].d[k];
+        }
+        if (size < 0)
             return cvis__fail(CVIS_E_SHAPE, "reshape to a negative size");
-        out->d[i + 1] = a->shape[i];
-        known *= a->shape[i];
+        out->d[i + 1] = size;
+        known *= size;
     }
     if (free_axis >= 0) {
         if (known == 0 || total % known)

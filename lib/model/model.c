@@ -23,8 +23,9 @@ static void layer_release(cvis__layer *l)
     cvis__free(l->type);
     cvis__free(l->attr);
     cvis__free(l->in);
+    /* a layer that failed half-built may have n_w set but no arrays yet */
     for (int i = 0; i < l->n_w; i++) {
-        cvis_tensor_free(l->w[i]);
+        cvis_tensor_free(l->w ? l->w[i] : NULL);
         cvis__free(l->w_names ? l->w_names[i] : NULL);
     }
     cvis__free(l->w);

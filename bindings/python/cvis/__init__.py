@@ -28,6 +28,7 @@ from .metrics import deletion, insertion, average_drop_increase, pointing_game
 from . import images
 from .images import (load_image, load_images, decode_image, resize, to_tensor, to_image, colormap,
                      overlay, save_png, draw_text, Grid, Report)
+from . import onnx  # noqa: F401 (adds Model.load and Model.save_onnx)
 
 __version__ = _lib.cvis_version_string().decode()
 version = _lib.cvis_version()
