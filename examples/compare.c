@@ -7,7 +7,11 @@
  * Markdown table per model (docs/comparison.md holds a run of it).
  *
  *   compare [--shapes WEIGHTS.npz] [--fashion WEIGHTS.npz] [--data DIR]
- *           [--n N] [--step S] [--rise-masks N]
+ *           [--n N] [--fashion-n N] [--step S] [--rise-masks N]
+ *
+ * --n: shapes images (default 32); --fashion-n: Fashion-MNIST images
+ * (default: --n); --step: the share of pixels per deletion/insertion step
+ * (0.05); --rise-masks: RISE's N (1000).
  */
 #include <math.h>
 #include <stdio.h>
@@ -76,7 +80,7 @@ static const row rows[] = {
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
 
 typedef struct settings {
-    int n, rise_masks, tolerance;
+    int n, fashion_n, rise_masks, tolerance;
     double step;
 } settings;
 
@@ -206,7 +210,7 @@ static void run_fashion(const char *weights, const char *dir, const settings *st
         fprintf(stderr, "compare: %s\n", err);
         exit(1);
     }
-    int n = st->n < test.n ? st->n : test.n;
+    int n = st->fashion_n < test.n ? st->fashion_n : test.n;
     const int64_t HW = FASHION_SIZE * FASHION_SIZE;
     int64_t xs[4] = {n, FASHION_SIZE, FASHION_SIZE, 1}, ms[3] = {n, FASHION_SIZE, FASHION_SIZE};
     cvis_tensor *x, *masks;
@@ -234,7 +238,7 @@ static void run_fashion(const char *weights, const char *dir, const settings *st
 int main(int argc, char **argv)
 {
     const char *shapes = NULL, *fashion = NULL, *dir = NULL;
-    settings st = {32, 1000, 4, 0.05};
+    settings st = {32, 0, 1000, 4, 0.05};
     for (int i = 1; i < argc; i++) {
         int more = i + 1 < argc;
         if (!strcmp(argv[i], "--shapes") && more)
@@ -245,17 +249,22 @@ int main(int argc, char **argv)
             dir = argv[++i];
         else if (!strcmp(argv[i], "--n") && more)
             st.n = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--fashion-n") && more)
+            st.fashion_n = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--step") && more)
             st.step = atof(argv[++i]);
         else if (!strcmp(argv[i], "--rise-masks") && more)
             st.rise_masks = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: compare [--shapes WEIGHTS.npz] [--fashion WEIGHTS.npz] "
-                            "[--data DIR] [--n N] [--step S] [--rise-masks N]\n");
+                            "[--data DIR] [--n N] [--fashion-n N] [--step S] "
+                            "[--rise-masks N]\n");
             return 2;
         }
     }
-    if ((!shapes && !fashion) || st.n < 1 || !(st.step > 0 && st.step <= 1) ||
+    if (st.fashion_n == 0)
+        st.fashion_n = st.n;
+    if ((!shapes && !fashion) || st.n < 1 || st.fashion_n < 1 || !(st.step > 0 && st.step <= 1) ||
         st.rise_masks < 1) {
         fprintf(stderr, "compare: give --shapes and/or --fashion weights, n >= 1, step in (0, 1], "
                         "rise masks >= 1\n");
