@@ -124,6 +124,22 @@ demo: deps
 	./$(BUILD)/examples/demo -w $(DEMO_WEIGHTS) -o $(DEMO_DIR) $(DEMO_ARGS) || exit 1; \
 	echo "make demo: $$(( $$(date +%s) - start )) s in all"
 
+# make compare measures every method on both trained example models
+# (docs/comparison.md); the weights are trained once and cached in
+# build/compare, the tables written to build/compare/comparison.md.
+COMPARE_DIR ?= $(BUILD)/compare
+COMPARE_ARGS ?= --n 16 --fashion-n 100 --rise-masks 500
+compare: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p $(COMPARE_DIR)
+	@if [ ! -f $(COMPARE_DIR)/shapes.npz ]; then \
+		./$(BUILD)/examples/train_shapes -o $(COMPARE_DIR)/shapes.npz --quiet || exit 1; fi; \
+	if [ ! -f $(COMPARE_DIR)/fashion.npz ]; then \
+		./$(BUILD)/examples/train_fashion -o $(COMPARE_DIR)/fashion.npz --quiet || exit 1; fi; \
+	./$(BUILD)/examples/compare --shapes $(COMPARE_DIR)/shapes.npz \
+		--fashion $(COMPARE_DIR)/fashion.npz $(COMPARE_ARGS) > $(COMPARE_DIR)/comparison.md \
+		|| exit 1; cat $(COMPARE_DIR)/comparison.md
+
 test: test-deps
 	@$(MAKE) --no-print-directory check
 
@@ -159,4 +175,4 @@ install: all
 clean:
 	rm -rf $(BUILD) lib/libcvis.so* lib/libcvis.a
 
-.PHONY: all examples c-tests check check-asan deps test-deps demo test install clean
+.PHONY: all examples c-tests check check-asan deps test-deps demo compare test install clean

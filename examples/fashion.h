@@ -254,4 +254,34 @@ static int fashion_load(const char *dir, const char *name, fashion_set *out, cha
     return 0;
 }
 
+/* The example's network: two 3x3 convolutions (16 and 32 filters, ReLU)
+ * each followed by 2x2 max pooling, a dense layer of 64 and the softmax
+ * over the ten classes.  Needs cvis.h included first; shared by
+ * train_fashion and compare. */
+static cvis_status fashion_model(cvis_model **out)
+{
+    cvis_model *m = NULL;
+    cvis_status st = cvis_model_new(FASHION_SIZE, FASHION_SIZE, 1, &m);
+    if (st == CVIS_OK)
+        st = cvis_model_add_conv2d(m, NULL, CVIS_PREV, 16, 3, 3, 1, CVIS_PADDING_SAME, CVIS_ACT_RELU, NULL);
+    if (st == CVIS_OK)
+        st = cvis_model_add_pool2d(m, NULL, CVIS_PREV, CVIS_POOL_MAX, 2, 2, 2, 2, CVIS_PADDING_VALID, NULL);
+    if (st == CVIS_OK)
+        st = cvis_model_add_conv2d(m, NULL, CVIS_PREV, 32, 3, 3, 1, CVIS_PADDING_SAME, CVIS_ACT_RELU, NULL);
+    if (st == CVIS_OK)
+        st = cvis_model_add_pool2d(m, NULL, CVIS_PREV, CVIS_POOL_MAX, 2, 2, 2, 2, CVIS_PADDING_VALID, NULL);
+    if (st == CVIS_OK)
+        st = cvis_model_add_flatten(m, NULL, CVIS_PREV, NULL);
+    if (st == CVIS_OK)
+        st = cvis_model_add_dense(m, NULL, CVIS_PREV, 64, CVIS_ACT_RELU, NULL);
+    if (st == CVIS_OK)
+        st = cvis_model_add_dense(m, NULL, CVIS_PREV, FASHION_CLASSES, CVIS_ACT_SOFTMAX, NULL);
+    if (st != CVIS_OK) {
+        cvis_model_free(m);
+        return st;
+    }
+    *out = m;
+    return CVIS_OK;
+}
+
 #endif

@@ -56,32 +56,6 @@ static uint64_t next_random(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static cvis_status fashion_model(cvis_model **out)
-{
-    cvis_model *m = NULL;
-    cvis_status st = cvis_model_new(FASHION_SIZE, FASHION_SIZE, 1, &m);
-    if (st == CVIS_OK)
-        st = cvis_model_add_conv2d(m, NULL, CVIS_PREV, 16, 3, 3, 1, CVIS_PADDING_SAME, CVIS_ACT_RELU, NULL);
-    if (st == CVIS_OK)
-        st = cvis_model_add_pool2d(m, NULL, CVIS_PREV, CVIS_POOL_MAX, 2, 2, 2, 2, CVIS_PADDING_VALID, NULL);
-    if (st == CVIS_OK)
-        st = cvis_model_add_conv2d(m, NULL, CVIS_PREV, 32, 3, 3, 1, CVIS_PADDING_SAME, CVIS_ACT_RELU, NULL);
-    if (st == CVIS_OK)
-        st = cvis_model_add_pool2d(m, NULL, CVIS_PREV, CVIS_POOL_MAX, 2, 2, 2, 2, CVIS_PADDING_VALID, NULL);
-    if (st == CVIS_OK)
-        st = cvis_model_add_flatten(m, NULL, CVIS_PREV, NULL);
-    if (st == CVIS_OK)
-        st = cvis_model_add_dense(m, NULL, CVIS_PREV, 64, CVIS_ACT_RELU, NULL);
-    if (st == CVIS_OK)
-        st = cvis_model_add_dense(m, NULL, CVIS_PREV, FASHION_CLASSES, CVIS_ACT_SOFTMAX, NULL);
-    if (st != CVIS_OK) {
-        cvis_model_free(m);
-        return st;
-    }
-    *out = m;
-    return CVIS_OK;
-}
-
 /* Images idx[0..n) of s as floats in [0,1] into x, their labels into labels. */
 static void fill_batch(const fashion_set *s, const int *idx, int n, float *x, int *labels)
 {

@@ -479,8 +479,56 @@ typedef enum cvis_method {
     CVIS_METHOD_SCORECAM = 4,          /* Faster Score-CAM when CVIS_OPT_MAX_N is set */
     CVIS_METHOD_FASTER_SCORECAM = 5,   /* Score-CAM over min(10, K) channels by default */
     CVIS_METHOD_LAYERCAM = 6,
-    CVIS_METHOD_ACTIVATION_MAXIMIZATION = 7
+    CVIS_METHOD_ACTIVATION_MAXIMIZATION = 7,
+    /* Methods beyond the tutorial (docs/methods.md). */
+    CVIS_METHOD_INTEGRATED_GRADIENTS = 8, /* (X - X0) * integral of dT/dX along X0 -> X */
+    CVIS_METHOD_INPUT_X_GRADIENT = 9,     /* X * dT/dX */
+    CVIS_METHOD_GUIDED_BACKPROP = 10,     /* dT/dX, every ReLU passing dy*[dy>0]*[x>0] back */
+    CVIS_METHOD_DECONVNET = 11,           /* dT/dX, every ReLU passing relu(dy) back */
+    CVIS_METHOD_GUIDED_GRADCAM = 12,      /* guided backprop times the expanded Grad-CAM */
+    CVIS_METHOD_XGRADCAM = 13,            /* w_k = sum g*A / sum A */
+    CVIS_METHOD_HIRESCAM = 14,            /* relu(sum_k g_k * A_k), element-wise */
+    CVIS_METHOD_EIGENCAM = 15,            /* first principal component of the activations */
+    CVIS_METHOD_ABLATIONCAM = 16,         /* w_k = (s - s with channel k zeroed) / s */
+    CVIS_METHOD_OCCLUSION = 17,           /* mean score drop of the windows over a pixel */
+    CVIS_METHOD_RISE = 18                 /* scores of randomly masked copies, averaged */
 } cvis_method;
+
+/* How input-space maps (B,H,W,C) become (B,H,W) (CVIS_OPT_REDUCE). */
+typedef enum cvis_reduce {
+    CVIS_REDUCE_SUM = 0,     /* sum over channels, signed */
+    CVIS_REDUCE_ABS_SUM = 1, /* |sum over channels| */
+    CVIS_REDUCE_MAX_ABS = 2  /* max over channels of |a| (saliency's) */
+} cvis_reduce;
+
+/* Integrated Gradients' quadrature (CVIS_OPT_IG_RULE).  The Riemann rules
+ * use Captum's nodes and weights. */
+typedef enum cvis_ig_rule {
+    CVIS_IG_GAUSS_LEGENDRE = 0,
+    CVIS_IG_RIEMANN_LEFT = 1,
+    CVIS_IG_RIEMANN_RIGHT = 2,
+    CVIS_IG_RIEMANN_MIDDLE = 3,
+    CVIS_IG_RIEMANN_TRAPEZOID = 4
+} cvis_ig_rule;
+
+/* Reference images: Integrated Gradients' baseline (CVIS_OPT_BASELINE) and
+ * what deletion and insertion put in place of removed pixels. */
+typedef enum cvis_baseline {
+    CVIS_BASELINE_ZERO = 0,
+    CVIS_BASELINE_BLUR = 1,    /* the image blurred (Gaussian, CVIS_OPT_BLUR_SIGMA) */
+    CVIS_BASELINE_UNIFORM = 2, /* uniform noise within each image's value range, seeded */
+    CVIS_BASELINE_MEAN = 3,    /* each channel's mean over the image */
+    CVIS_BASELINE_TENSOR = 4   /* the caller's tensor (CVIS_OPT_BASELINE_TENSOR) */
+} cvis_baseline;
+
+/* The noise tunnel over a gradient method (CVIS_OPT_NT_TYPE): the method's
+ * per-channel maps a_s of noisy copies X + N(0, stdev^2), s = 1..S. */
+typedef enum cvis_noise_tunnel {
+    CVIS_NT_NONE = 0,
+    CVIS_NT_SMOOTHGRAD = 1,    /* mean a_s */
+    CVIS_NT_SMOOTHGRAD_SQ = 2, /* mean a_s^2 */
+    CVIS_NT_VARGRAD = 3        /* mean a_s^2 - (mean a_s)^2 */
+} cvis_noise_tunnel;
 
 /* Options, set by key.  Each says its type (int, float, string, tensor),
  * the methods it concerns and its default.  Keys a method does not use are
@@ -514,7 +562,9 @@ typedef enum cvis_option {
     /* int: Faster Score-CAM's channel count, in [1, K]; -1 = all channels.
      * Default -1 (min(10, K) for CVIS_METHOD_FASTER_SCORECAM). */
     CVIS_OPT_MAX_N = 10,
-    /* int: images per forward pass of Score-CAM's masked inputs.  Default 32. */
+    /* int: images per forward pass of the methods that run many: Score-CAM's
+     * masked inputs, Integrated Gradients' interpolated images, Ablation-CAM,
+     * Occlusion and RISE.  Default 32. */
     CVIS_OPT_BATCH_SIZE = 11,
     /* Activation maximization: */
     CVIS_OPT_STEPS = 12,          /* int, default 200 */
@@ -537,7 +587,33 @@ typedef enum cvis_option {
      * picks a filter's layer).  Index, negative from the end.  Default: unset. */
     CVIS_OPT_OUTPUT_LAYER = 27,
     /* string: the same by layer name. */
-    CVIS_OPT_OUTPUT_LAYER_NAME = 28
+    CVIS_OPT_OUTPUT_LAYER_NAME = 28,
+    /* int cvis_reduce: input-space methods' channel reduction (without
+     * keepdims).  Default MAX_ABS for saliency, SUM for the others. */
+    CVIS_OPT_REDUCE = 29,
+    /* Integrated Gradients: */
+    CVIS_OPT_IG_STEPS = 30,        /* int: nodes of the rule, >= 1 (>= 2 for Riemann); 50 */
+    CVIS_OPT_IG_RULE = 31,         /* int cvis_ig_rule; default GAUSS_LEGENDRE */
+    CVIS_OPT_BASELINE = 32,        /* int cvis_baseline (not MEAN); default ZERO */
+    /* tensor (1,H,W,C) or (B,H,W,C), copied (cvis_explainer_set_tensor);
+     * setting it sets CVIS_OPT_BASELINE to TENSOR, NULL clears it. */
+    CVIS_OPT_BASELINE_TENSOR = 33,
+    CVIS_OPT_BLUR_SIGMA = 34,      /* float > 0, pixels: the blurred baseline's; default 5 */
+    /* The noise tunnel, over saliency, Integrated Gradients, Input x Gradient,
+     * guided backprop, deconvnet and Guided Grad-CAM: */
+    CVIS_OPT_NT_TYPE = 35,         /* int cvis_noise_tunnel; default NONE */
+    CVIS_OPT_NT_SAMPLES = 36,      /* int >= 1; default 5 */
+    CVIS_OPT_NT_STDEV = 37,        /* float >= 0, absolute (as Captum's); default 1 */
+    /* Occlusion: square windows of WINDOW pixels every STRIDE pixels, set
+     * to BASELINE_VALUE.  0 = automatic: window max(1, round(min(H,W)/8)),
+     * stride max(1, window/2). */
+    CVIS_OPT_WINDOW = 38,          /* int; default 0 */
+    CVIS_OPT_STRIDE = 39,          /* int; default 0 */
+    CVIS_OPT_BASELINE_VALUE = 40,  /* float; default 0 */
+    /* RISE: */
+    CVIS_OPT_RISE_MASKS = 41,      /* int N >= 1; default 1000 */
+    CVIS_OPT_RISE_PROBABILITY = 42, /* float p in (0, 1]: a cell kept; default 0.5 */
+    CVIS_OPT_RISE_CELL = 43        /* int: cell size in pixels, 0 = ceil(max(H,W)/7) */
 } cvis_option;
 
 /* Called during long runs.  Activation maximization: once per step, with
@@ -562,6 +638,10 @@ CVIS_API cvis_status cvis_explainer_set_float(cvis_explainer *e, cvis_option key
 /* The string is copied. */
 CVIS_API cvis_status cvis_explainer_set_string(cvis_explainer *e, cvis_option key,
                                                const char *value);
+/* A tensor option (CVIS_OPT_BASELINE_TENSOR), copied: the caller keeps
+ * and frees its own.  NULL clears the option. */
+CVIS_API cvis_status cvis_explainer_set_tensor(cvis_explainer *e, cvis_option key,
+                                               const cvis_tensor *value);
 CVIS_API cvis_status cvis_explainer_set_progress(cvis_explainer *e, cvis_progress_fn fn,
                                                  void *user);
 /* The shape of the maps a run on x will write: (B,H,W) for most methods,
@@ -579,6 +659,25 @@ CVIS_API cvis_status cvis_explainer_run(cvis_explainer *e, const cvis_tensor *x,
 /* The layer the last run explained (CAM methods: after the seek), or -1. */
 CVIS_API int cvis_explainer_layer(const cvis_explainer *e);
 
+/* Per-image figures of the last run, besides the maps. */
+typedef enum cvis_info {
+    /* Integrated Gradients: sum of the image's attributions minus
+     * (s(X) - s(X0)): how far the quadrature is from completeness. */
+    CVIS_INFO_COMPLETENESS_DELTA = 0,
+    /* s(X), summed over outputs: Integrated Gradients, Ablation-CAM,
+     * Occlusion. */
+    CVIS_INFO_SCORE = 1,
+    /* Integrated Gradients: s(X0). */
+    CVIS_INFO_BASELINE_SCORE = 2
+} cvis_info;
+
+/* Copies the last run's value of `key` for each of its n images into
+ * values[0..n-1]; n must be the batch of that run.  CVIS_E_STATE when the
+ * last run did not compute it (another method, the noise tunnel, a failed
+ * run, no run yet). */
+CVIS_API cvis_status cvis_explainer_get_info(const cvis_explainer *e, cvis_info key, int64_t n,
+                                             double *values);
+
 /* One call with default options for a single-output model: a new tensor
  * with the maps.  Caller frees it with cvis_tensor_free. */
 CVIS_API cvis_status cvis_explain(const cvis_model *m, cvis_method method, const cvis_tensor *x,
@@ -587,6 +686,64 @@ CVIS_API cvis_status cvis_explain(const cvis_model *m, cvis_method method, const
 /* The name of a method ("gradcam", "smoothgrad", ...) and back. */
 CVIS_API const char *cvis_method_name(cvis_method method);
 CVIS_API cvis_status cvis_method_from_name(const char *name, cvis_method *out);
+
+/* ---------------------------------------- measures of faithfulness */
+
+/* How faithful a map is to the model (docs/methods.md, "Measures").  Maps
+ * are (B,H,W) for the batch x (B,H,W,C); higher values mean more
+ * important pixels.  The model must have one output; the confidence that
+ * the curves and drops follow is the score on the softmax of the model's
+ * logits (the output layer's activation dropped, then softmax over the
+ * last axis): the target's probability for a categorical score.  Nothing
+ * is kept between calls; a model may be shared by threads calling these. */
+
+/* The number of points of a deletion or insertion curve over `pixels`
+ * pixels removed (or inserted) k = ceil(step * pixels) at a time:
+ * ceil(pixels / k) + 1.  step in (0, 1]; 0 for bad arguments. */
+CVIS_API int64_t cvis_metric_curve_points(int64_t pixels, double step);
+
+/* Deletion: pixels ranked by map value (highest first, ties to the lower
+ * index) are set, all channels at once, k at a time, to the baseline
+ * image (ZERO, BLUR with blur_sigma pixels, or MEAN); the curve is the
+ * confidence after 0, k, 2k, ... pixels (the last point: all of them).
+ * Insertion: the same from the baseline, the ranked pixels revealed from
+ * x.  `curves` (B, cvis_metric_curve_points(H*W, step)) and `auc` (B) are
+ * the caller's tensors, either may be NULL; the AUC is the trapezoid rule
+ * over the fractions of pixels reached.  A good map gives a low deletion
+ * AUC and a high insertion AUC. */
+CVIS_API cvis_status cvis_metric_deletion(const cvis_model *m, const cvis_tensor *x,
+                                          const cvis_score *score, const cvis_tensor *maps,
+                                          double step, cvis_baseline baseline,
+                                          double blur_sigma, cvis_tensor *curves,
+                                          cvis_tensor *auc);
+CVIS_API cvis_status cvis_metric_insertion(const cvis_model *m, const cvis_tensor *x,
+                                           const cvis_score *score, const cvis_tensor *maps,
+                                           double step, cvis_baseline baseline,
+                                           double blur_sigma, cvis_tensor *curves,
+                                           cvis_tensor *auc);
+/* Average drop and increase in confidence (Grad-CAM++'s measures): with
+ * Y_b the confidence on x_b and O_b the confidence on x_b times its map
+ * min-max normalized to [0,1] (only the explained region kept),
+ * average_drop = 100 * mean_b max(0, Y_b - O_b) / Y_b and increase =
+ * 100 * (share of images with O_b > Y_b).  Either output may be NULL;
+ * `confidences` (B, 2), if not NULL, receives Y_b and O_b. */
+CVIS_API cvis_status cvis_metric_average_drop(const cvis_model *m, const cvis_tensor *x,
+                                              const cvis_score *score, const cvis_tensor *maps,
+                                              double *average_drop, double *increase,
+                                              cvis_tensor *confidences);
+/* The pointing game: a hit when the map's maximum (the first in row-major
+ * order) lies on the mask (B,H,W) (non-zero = object), or at a Euclidean
+ * distance below `tolerance` pixels from a mask pixel (0 or 1: on the mask
+ * itself).  `hits` (B) receives 1 or 0 and `accuracy` hits / B; either may
+ * be NULL. */
+CVIS_API cvis_status cvis_metric_pointing_game(const cvis_tensor *maps, const cvis_tensor *masks,
+                                               int tolerance, cvis_tensor *hits,
+                                               double *accuracy);
+/* The same against one box per image: boxes holds n_boxes = B rows of
+ * (top, left, bottom, right), bottom and right exclusive. */
+CVIS_API cvis_status cvis_metric_pointing_game_box(const cvis_tensor *maps, int64_t n_boxes,
+                                                   const int64_t *boxes, int tolerance,
+                                                   cvis_tensor *hits, double *accuracy);
 
 /* -------------------------------------------- filters and feature maps */
 

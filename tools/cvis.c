@@ -3,7 +3,7 @@
  *   cvis layers   MODEL
  *   cvis filters  MODEL LAYER -o PNG
  *   cvis features MODEL IMAGE LAYER... -o PNG
- *   cvis explain  MODEL IMAGE... --method M[,M...] [--class N | --top1] [--layer L] [-o DIR]
+ *   cvis explain  MODEL IMAGE... --method M[,M...] [--class N | --top1] [--layer L] [--metrics] [-o DIR]
  *   cvis maximize MODEL LAYER FILTER -o PNG
  *
  * Models are ONNX files.  Every subcommand has --help.  Errors print one
@@ -787,15 +787,16 @@ static void tb_json(text_buf *t, const char *s)
     tb_printf(t, "\"");
 }
 
-/* Statistics of one map (values in [0, 1]). */
+/* Statistics of one map (values in [0, 1]), and with --metrics its
+ * deletion and insertion AUCs. */
 typedef struct map_stats {
-    double mean, above_half;
+    double mean, above_half, deletion, insertion;
     int max_y, max_x;
 } map_stats;
 
 static map_stats stats_of(const float *map, int64_t H, int64_t W)
 {
-    map_stats st = {0, 0, 0, 0};
+    map_stats st = {0, 0, 0, 0, 0, 0};
     int64_t best = 0;
     for (int64_t p = 0; p < H * W; p++) {
         st.mean += map[p];
@@ -819,13 +820,43 @@ static int batch_dependent(cvis_method m)
     return m == CVIS_METHOD_FASTER_SCORECAM || m == CVIS_METHOD_SMOOTHGRAD;
 }
 
+/* Methods whose maps live in input space, drawn alone as heatmaps (an
+ * overlay would hide their fine detail); the CAM family and the
+ * perturbation methods are drawn over the picture. */
+static int input_space(cvis_method m)
+{
+    return m == CVIS_METHOD_SALIENCY || m == CVIS_METHOD_SMOOTHGRAD ||
+           m == CVIS_METHOD_INTEGRATED_GRADIENTS || m == CVIS_METHOD_INPUT_X_GRADIENT ||
+           m == CVIS_METHOD_GUIDED_BACKPROP || m == CVIS_METHOD_DECONVNET ||
+           m == CVIS_METHOD_GUIDED_GRADCAM;
+}
+
+/* Deletion (pixels set to zero) and insertion (pixels revealed on the
+ * blurred image) AUCs of n maps, the RISE paper's choice of baselines. */
+static void metrics_of(const cvis_model *m, const cvis_tensor *x, const cvis_score *score,
+                       const cvis_tensor *maps, double step, map_stats *st, int stride)
+{
+    int64_t n = cvis_tensor_dim(x, 0);
+    cvis_tensor *auc;
+    check(cvis_tensor_create(1, &n, &auc), "metrics");
+    check(cvis_metric_deletion(m, x, score, maps, step, CVIS_BASELINE_ZERO, 0, NULL, auc),
+          "deletion");
+    for (int64_t j = 0; j < n; j++)
+        st[j * stride].deletion = cvis_tensor_data(auc)[j];
+    check(cvis_metric_insertion(m, x, score, maps, step, CVIS_BASELINE_BLUR, 5, NULL, auc),
+          "insertion");
+    for (int64_t j = 0; j < n; j++)
+        st[j * stride].insertion = cvis_tensor_data(auc)[j];
+    cvis_tensor_free(auc);
+}
+
 static int cmd_explain(int argc, char **argv)
 {
     const char *model = NULL, *methods_arg = "gradcam", *layer_arg = NULL, *out = "cvis_out";
     const char *labels_path = NULL, *summary_arg = NULL;
     inputs in = {NULL, 0, 0};
     int target = -1, logits = 1, batch = 16, max_n = 0, samples = -1, shard_i = 0, shard_n = 1;
-    double alpha = 0.5;
+    double alpha = 0.5, metric_step = 0;
     prep p = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -842,8 +873,10 @@ static int cmd_explain(int argc, char **argv)
                    "images, an HTML page.  Every file is written under a temporary name, then\n"
                    "renamed, and a rerun skips images whose outputs are complete.\n\n"
                    "  --method M[,M...]  methods, default gradcam; any of: saliency, smoothgrad,\n"
-                   "                     gradcam, gradcam++, scorecam, faster-scorecam, layercam\n"
-                   "                     (and the other names cvis_method_from_name knows)\n"
+                   "                     gradcam, gradcam++, scorecam, faster-scorecam, layercam,\n"
+                   "                     integrated-gradients, input-x-gradient, guided-backprop,\n"
+                   "                     deconvnet, guided-gradcam, xgradcam, hirescam, eigencam,\n"
+                   "                     ablationcam, occlusion, rise\n"
                    "  --class N          explain class N for every image\n"
                    "  --top1             explain each image's predicted class (the default)\n"
                    "  --layer L          the CAM layer, by name or index (default: the last\n"
@@ -852,6 +885,11 @@ static int cmd_explain(int argc, char **argv)
                    "  --no-logits        scores on the model's own outputs\n"
                    "  --max-n N          Faster Score-CAM's channel count\n"
                    "  --samples N        SmoothGrad's samples (default 20)\n"
+                   "  --metrics          also the deletion AUC (pixels set to 0) and insertion\n"
+                   "                     AUC (pixels revealed on the image blurred, sigma 5) of\n"
+                   "                     each map, in the target's softmax probability\n"
+                   "  --metrics-step S   share of the pixels per step of the curves (default\n"
+                   "                     0.05; implies --metrics)\n"
                    "  --labels FILE      class names, one per line, for the captions\n"
                    "  --alpha A          overlay opacity, default 0.5\n"
                    "  --batch N          images explained together, default 16\n"
@@ -879,6 +917,13 @@ static int cmd_explain(int argc, char **argv)
             max_n = parse_int("explain", a, argv[++i], 1, 1 << 20);
         } else if (!strcmp(a, "--samples") && i + 1 < argc) {
             samples = parse_int("explain", a, argv[++i], 1, 1 << 16);
+        } else if (!strcmp(a, "--metrics")) {
+            if (metric_step == 0)
+                metric_step = 0.05;
+        } else if (!strcmp(a, "--metrics-step") && i + 1 < argc) {
+            metric_step = parse_float("explain", a, argv[++i]);
+            if (!(metric_step > 0 && metric_step <= 1))
+                usage_error("explain", "--metrics-step wants a value in (0, 1]");
         } else if (!strcmp(a, "--labels") && i + 1 < argc) {
             labels_path = argv[++i];
         } else if (!strcmp(a, "--alpha") && i + 1 < argc) {
@@ -1021,12 +1066,19 @@ static int cmd_explain(int argc, char **argv)
                 check(cvis_explainer_run(ex[k], xv, 1, (const cvis_score *const *)&score, maps),
                       method_names[k]);
                 int64_t mh = shape[1], mw = shape[2];
-                int overlay = methods[k] != CVIS_METHOD_SALIENCY && methods[k] != CVIS_METHOD_SMOOTHGRAD;
+                int overlay = !input_space(methods[k]);
+                if (metric_step > 0 && nd == 3 && mh == H && mw == W)
+                    metrics_of(m, xv, score, maps, metric_step, &stats[s0 * n_methods + k],
+                               n_methods);
                 for (int j = 0; j < sn; j++) {
                     int i = s0 + j;
                     const input *it = &in.v[ok_idx[i]];
                     const float *map = cvis_tensor_data(maps) + (int64_t)j * mh * mw;
-                    stats[i * n_methods + k] = stats_of(map, mh, mw);
+                    map_stats *st = &stats[i * n_methods + k];
+                    double del = st->deletion, ins = st->insertion;
+                    *st = stats_of(map, mh, mw);
+                    st->deletion = del;
+                    st->insertion = ins;
                     cvis_image *pic;
                     if (overlay) {
                         check(cvis_image_overlay(imgs[i], map, mh, mw, CVIS_CMAP_JET, (float)alpha, &pic),
@@ -1079,6 +1131,9 @@ static int cmd_explain(int argc, char **argv)
                           "\"%s_above_half\": %.6g",
                           method_names[k], st->mean, method_names[k], st->max_y, method_names[k],
                           st->max_x, method_names[k], st->above_half);
+                if (metric_step > 0)
+                    tb_printf(&t, ", \"%s_deletion_auc\": %.6g, \"%s_insertion_auc\": %.6g",
+                              method_names[k], st->deletion, method_names[k], st->insertion);
             }
             tb_printf(&t, "}\n");
             fmt_path(path, sizeof path, "%s/%s.row.json", out, it->key);
@@ -1111,8 +1166,13 @@ static int cmd_explain(int argc, char **argv)
     if (!jsonl) {
         tb_printf(&t, "image,predicted,probability,target");
         for (int k = 0; k < n_methods; k++)
+        {
             tb_printf(&t, ",%s_mean,%s_max_y,%s_max_x,%s_above_half", method_names[k],
                       method_names[k], method_names[k], method_names[k]);
+            if (metric_step > 0)
+                tb_printf(&t, ",%s_deletion_auc,%s_insertion_auc", method_names[k],
+                          method_names[k]);
+        }
         tb_printf(&t, "\n");
     }
     for (int i = 0; i < in.n; i++) {
@@ -1141,8 +1201,9 @@ static int cmd_explain(int argc, char **argv)
                       v ? v + strlen(fields[fi]) : "");
         }
         for (int k = 0; k < n_methods; k++) {
-            const char *suffix[] = {"_mean", "_max_y", "_max_x", "_above_half"};
-            for (int si = 0; si < 4; si++) {
+            const char *suffix[] = {"_mean", "_max_y", "_max_x", "_above_half", "_deletion_auc",
+                                    "_insertion_auc"};
+            for (int si = 0; si < (metric_step > 0 ? 6 : 4); si++) {
                 char key[128];
                 snprintf(key, sizeof key, "\"%s%s\": ", method_names[k], suffix[si]);
                 const char *v = strstr(row, key);

@@ -261,4 +261,4 @@ static cvis_status actmax_run(cvis__explain_ctx *c, const cvis_tensor *x, int n_
     return st;
 }
 
-const cvis__method cvis__method_actmax = {"activation_maximization", actmax_shape, actmax_run};
+const cvis__method cvis__method_actmax = {"activation_maximization", actmax_shape, actmax_run, NULL, 0};

@@ -99,16 +99,17 @@ cvis_status cvis__explain_cam_layer(cvis__explain_ctx *c, int *layer)
                       cvis__model_layer(m, l)->name);
 }
 
-cvis_status cvis__explain_backward(cvis__explain_ctx *c, cvis_pass *pass, const cvis_tensor *x,
-                                   int n_scores, const cvis_score *const *scores, float *svals)
+cvis_status cvis__explain_rows(cvis__explain_ctx *c, cvis_pass *pass, const cvis_tensor *rows,
+                               const int *image_of, int64_t n_images, int n_scores,
+                               const cvis_score *const *scores, float *svals, int backward)
 {
-    CVIS_TRY(cvis__pass_forward(pass, x));
-    int64_t B = x->shape[0];
+    CVIS_TRY(cvis__pass_forward(pass, rows));
+    int64_t R = rows->shape[0];
     float tmp[256], *s = tmp;
-    if (B > 256)
-        CVIS_TRY(cvis__alloc((size_t)B * sizeof(float), "scores", (void **)&s));
+    if (R > 256)
+        CVIS_TRY(cvis__alloc((size_t)R * sizeof(float), "scores", (void **)&s));
     if (svals)
-        memset(svals, 0, (size_t)B * sizeof(float));
+        memset(svals, 0, (size_t)R * sizeof(float));
     cvis_status st = CVIS_OK;
     for (int k = 0; k < n_scores && st == CVIS_OK; k++) {
         const cvis_tensor *o = cvis__pass_output(pass, k);
@@ -123,15 +124,59 @@ cvis_status cvis__explain_backward(cvis__explain_ctx *c, cvis_pass *pass, const 
         }
         cvis__tensor_view(seed, seed->data, o->ndim, o->shape);
         seed->owns = 1;
-        st = cvis__score_eval(scores[k], o, NULL, B, s, seed->data);
+        st = cvis__score_eval(scores[k], o, image_of, n_images, s, backward ? seed->data : NULL);
         if (st == CVIS_OK && svals)
-            for (int64_t b = 0; b < B; b++)
-                svals[b] += s[b];
+            for (int64_t r = 0; r < R; r++)
+                svals[r] += s[r];
     }
     if (s != tmp)
         cvis__free(s);
     CVIS_TRY(st);
+    if (!backward)
+        return CVIS_OK;
     return cvis__pass_backward(pass, n_scores, (const cvis_tensor *const *)c->seeds);
+}
+
+cvis_status cvis__explain_backward(cvis__explain_ctx *c, cvis_pass *pass, const cvis_tensor *x,
+                                   int n_scores, const cvis_score *const *scores, float *svals)
+{
+    return cvis__explain_rows(c, pass, x, NULL, x->shape[0], n_scores, scores, svals, 1);
+}
+
+cvis_status cvis__explain_progress(cvis__explain_ctx *c, int64_t done, int64_t total,
+                                   const char *what)
+{
+    if (c->o.progress && c->o.progress(c->o.progress_user, (int)done, (int)total, 0, NULL) != 0)
+        return cvis__fail(CVIS_E_CANCELLED, "%s stopped by the progress callback", what);
+    return CVIS_OK;
+}
+
+cvis_status cvis__info_row(cvis__explain_ctx *c, cvis_info key, int64_t B, double **row)
+{
+    if ((int)key < 0 || (int)key >= CVIS__N_INFO)
+        return cvis__fail(CVIS_E_INTERNAL, "unknown info %d", (int)key);
+    if (B > c->info_cap) {
+        int64_t n;
+        CVIS_TRY(cvis__mul_size(B, CVIS__N_INFO * (int64_t)sizeof(double), "run figures", &n));
+        double *buf;
+        CVIS_TRY(cvis__alloc((size_t)n, "run figures", (void **)&buf));
+        cvis__free(c->info_buf);
+        c->info_buf = buf;
+        c->info_cap = B;
+        cvis__info_clear(c);
+    }
+    if (c->info_n != B)
+        cvis__info_clear(c);
+    c->info_n = B;
+    c->info_valid[key] = 1;
+    *row = c->info_buf + (int64_t)key * c->info_cap;
+    return CVIS_OK;
+}
+
+void cvis__info_clear(cvis__explain_ctx *c)
+{
+    for (int k = 0; k < CVIS__N_INFO; k++)
+        c->info_valid[k] = 0;
 }
 
 void cvis__normalize(float *a, int64_t batch, int64_t per)
@@ -213,5 +258,53 @@ cvis_status cvis__cam_output_shape(cvis__explain_ctx *c, const cvis__shape *x, c
                           "the layer's size depends on the input: run once to learn it");
     out->d[1] = s->d[1];
     out->d[2] = s->d[2];
+    return CVIS_OK;
+}
+
+void cvis__cam_combine(const cvis_tensor *A, const double *w, float *cam)
+{
+    int64_t B = A->shape[0], hw = A->shape[1] * A->shape[2], K = A->shape[3];
+    for (int64_t b = 0; b < B; b++) {
+        const float *ab = A->data + b * hw * K;
+        const double *wb = w + b * K;
+        for (int64_t p = 0; p < hw; p++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += wb[k] * ab[p * K + k];
+            cam[b * hw + p] = s > 0 ? (float)s : 0.0f;
+        }
+    }
+}
+
+void cvis__reduce_channels(const float *raw, int64_t n_pix, int64_t C, int reduce, float *out)
+{
+    for (int64_t p = 0; p < n_pix; p++) {
+        const float *v = raw + p * C;
+        if (reduce == CVIS_REDUCE_MAX_ABS) {
+            float m = fabsf(v[0]);
+            for (int64_t k = 1; k < C; k++)
+                m = fabsf(v[k]) > m ? fabsf(v[k]) : m;
+            out[p] = m;
+        } else {
+            double s = 0;
+            for (int64_t k = 0; k < C; k++)
+                s += v[k];
+            out[p] = (float)(reduce == CVIS_REDUCE_ABS_SUM ? fabs(s) : s);
+        }
+    }
+}
+
+cvis_status cvis__input_output_shape(cvis__explain_ctx *c, const cvis__shape *x, cvis__shape *out)
+{
+    *out = *x;
+    if (!c->o.keepdims)
+        out->ndim = 3;
+    return CVIS_OK;
+}
+
+cvis_status cvis__pixel_output_shape(cvis__explain_ctx *c, const cvis__shape *x, cvis__shape *out)
+{
+    *out = *x;
+    out->ndim = 3;
     return CVIS_OK;
 }

@@ -22,6 +22,17 @@ static const struct {
     {CVIS_METHOD_FASTER_SCORECAM, "faster-scorecam", &cvis__method_scorecam},
     {CVIS_METHOD_LAYERCAM, "layercam", &cvis__method_layercam},
     {CVIS_METHOD_ACTIVATION_MAXIMIZATION, "activation-maximization", &cvis__method_actmax},
+    {CVIS_METHOD_INTEGRATED_GRADIENTS, "integrated-gradients", &cvis__method_intgrad},
+    {CVIS_METHOD_INPUT_X_GRADIENT, "input-x-gradient", &cvis__method_input_x_gradient},
+    {CVIS_METHOD_GUIDED_BACKPROP, "guided-backprop", &cvis__method_guided_backprop},
+    {CVIS_METHOD_DECONVNET, "deconvnet", &cvis__method_deconvnet},
+    {CVIS_METHOD_GUIDED_GRADCAM, "guided-gradcam", &cvis__method_guided_gradcam},
+    {CVIS_METHOD_XGRADCAM, "xgradcam", &cvis__method_xgradcam},
+    {CVIS_METHOD_HIRESCAM, "hirescam", &cvis__method_hirescam},
+    {CVIS_METHOD_EIGENCAM, "eigencam", &cvis__method_eigencam},
+    {CVIS_METHOD_ABLATIONCAM, "ablationcam", &cvis__method_ablationcam},
+    {CVIS_METHOD_OCCLUSION, "occlusion", &cvis__method_occlusion},
+    {CVIS_METHOD_RISE, "rise", &cvis__method_rise},
 };
 #define N_METHODS ((int)(sizeof methods / sizeof methods[0]))
 
@@ -82,6 +93,19 @@ static void default_options(cvis__explain_opts *o, cvis_method m)
     o->beta1 = 0.9;
     o->beta2 = 0.999;
     o->batch = 1;
+    o->reduce = CVIS_REDUCE_SUM;
+    o->ig_steps = 50;
+    o->ig_rule = CVIS_IG_GAUSS_LEGENDRE;
+    o->baseline = CVIS_BASELINE_ZERO;
+    o->blur_sigma = 5.0;
+    o->nt_type = CVIS_NT_NONE;
+    o->nt_samples = 5;
+    o->nt_stdev = 1.0;
+    o->window = o->stride = 0;
+    o->baseline_value = 0;
+    o->rise_masks = 1000;
+    o->rise_p = 0.5;
+    o->rise_cell = 0;
 }
 
 CVIS_API cvis_status cvis_explainer_new(const cvis_model *m, cvis_method method,
@@ -97,6 +121,7 @@ CVIS_API cvis_status cvis_explainer_new(const cvis_model *m, cvis_method method,
     if (!e)
         return cvis__fail(CVIS_E_NOMEM, "out of memory for an explainer");
     e->impl = methods[row].impl;
+    e->c.impl = e->impl;
     e->c.model = e->c.target = m;
     e->c.method = method;
     e->c.layer = -1;
@@ -116,6 +141,8 @@ CVIS_API void cvis_explainer_free(cvis_explainer *e)
     cvis_model_free(e->c.submodel);
     cvis__free(e->c.o.layer_name);
     cvis__free(e->c.o.output_layer_name);
+    cvis_tensor_free(e->c.o.baseline_tensor);
+    cvis__free(e->c.info_buf);
     cvis__free(e);
 }
 
@@ -181,6 +208,46 @@ CVIS_API cvis_status cvis_explainer_set_int(cvis_explainer *e, cvis_option key, 
             return cvis__fail(CVIS_E_INVALID_ARG, "unknown optimizer %lld", (long long)v);
         o->optimizer = (int)v;
         return CVIS_OK;
+    case CVIS_OPT_REDUCE:
+        CVIS_TRY(check_int_range(key, v, CVIS_REDUCE_SUM, CVIS_REDUCE_MAX_ABS));
+        o->reduce = (int)v;
+        o->reduce_set = 1;
+        return CVIS_OK;
+    case CVIS_OPT_IG_STEPS:
+        CVIS_TRY(check_int_range(key, v, 1, 1 << 16));
+        o->ig_steps = (int)v;
+        return CVIS_OK;
+    case CVIS_OPT_IG_RULE:
+        CVIS_TRY(check_int_range(key, v, CVIS_IG_GAUSS_LEGENDRE, CVIS_IG_RIEMANN_TRAPEZOID));
+        o->ig_rule = (int)v;
+        return CVIS_OK;
+    case CVIS_OPT_BASELINE:
+        CVIS_TRY(check_int_range(key, v, CVIS_BASELINE_ZERO, CVIS_BASELINE_TENSOR));
+        o->baseline = (int)v;
+        return CVIS_OK;
+    case CVIS_OPT_NT_TYPE:
+        CVIS_TRY(check_int_range(key, v, CVIS_NT_NONE, CVIS_NT_VARGRAD));
+        o->nt_type = (int)v;
+        return CVIS_OK;
+    case CVIS_OPT_NT_SAMPLES:
+        CVIS_TRY(check_int_range(key, v, 1, 1 << 20));
+        o->nt_samples = (int)v;
+        return CVIS_OK;
+    case CVIS_OPT_WINDOW:
+    case CVIS_OPT_STRIDE:
+    case CVIS_OPT_RISE_CELL:
+        CVIS_TRY(check_int_range(key, v, 0, 1 << 20));
+        if (key == CVIS_OPT_WINDOW)
+            o->window = (int)v;
+        else if (key == CVIS_OPT_STRIDE)
+            o->stride = (int)v;
+        else
+            o->rise_cell = (int)v;
+        return CVIS_OK;
+    case CVIS_OPT_RISE_MASKS:
+        CVIS_TRY(check_int_range(key, v, 1, 1 << 24));
+        o->rise_masks = (int)v;
+        return CVIS_OK;
     default:
         return cvis__fail(CVIS_E_INVALID_ARG, "option %d is not an integer option", (int)key);
     }
@@ -220,6 +287,22 @@ CVIS_API cvis_status cvis_explainer_set_float(cvis_explainer *e, cvis_option key
         else
             o->beta2 = v;
         return CVIS_OK;
+    case CVIS_OPT_BLUR_SIGMA:
+        if (!(v > 0))
+            return cvis__fail(CVIS_E_INVALID_ARG, "the blur's sigma must be positive");
+        o->blur_sigma = v;
+        return CVIS_OK;
+    case CVIS_OPT_NT_STDEV:
+        if (v < 0)
+            return cvis__fail(CVIS_E_INVALID_ARG, "the noise tunnel's stdev must not be negative");
+        o->nt_stdev = v;
+        return CVIS_OK;
+    case CVIS_OPT_BASELINE_VALUE: o->baseline_value = v; return CVIS_OK;
+    case CVIS_OPT_RISE_PROBABILITY:
+        if (!(v > 0 && v <= 1))
+            return cvis__fail(CVIS_E_INVALID_ARG, "RISE's keep probability must lie in (0, 1]");
+        o->rise_p = v;
+        return CVIS_OK;
     default:
         /* integer options may be given as floats too */
         if (v == floor(v) && fabs(v) < 9e15)
@@ -247,6 +330,43 @@ CVIS_API cvis_status cvis_explainer_set_string(cvis_explainer *e, cvis_option ke
     *slot = copy;
     if (key == CVIS_OPT_OUTPUT_LAYER_NAME)
         e->c.o.output_layer_set = 1;
+    return CVIS_OK;
+}
+
+CVIS_API cvis_status cvis_explainer_set_tensor(cvis_explainer *e, cvis_option key,
+                                               const cvis_tensor *value)
+{
+    CVIS_CHECK_ARG(e, "explainer is NULL");
+    if (key != CVIS_OPT_BASELINE_TENSOR)
+        return cvis__fail(CVIS_E_INVALID_ARG, "option %d is not a tensor option", (int)key);
+    cvis_tensor *copy = NULL;
+    if (value) {
+        if (value->ndim != 4 || value->shape[0] < 1)
+            return cvis__fail(CVIS_E_SHAPE, "a baseline is a (1,H,W,C) or (B,H,W,C) tensor");
+        CVIS_TRY(cvis__check_finite(value->data, value->size, "the baseline"));
+        CVIS_TRY(cvis_tensor_clone(value, &copy));
+    }
+    cvis_tensor_free(e->c.o.baseline_tensor);
+    e->c.o.baseline_tensor = copy;
+    if (copy)
+        e->c.o.baseline = CVIS_BASELINE_TENSOR;
+    else if (e->c.o.baseline == CVIS_BASELINE_TENSOR)
+        e->c.o.baseline = CVIS_BASELINE_ZERO;
+    return CVIS_OK;
+}
+
+CVIS_API cvis_status cvis_explainer_get_info(const cvis_explainer *e, cvis_info key, int64_t n,
+                                             double *values)
+{
+    CVIS_CHECK_ARG(e && values, "explainer or values is NULL");
+    if ((int)key < 0 || (int)key >= CVIS__N_INFO)
+        return cvis__fail(CVIS_E_INVALID_ARG, "unknown info key %d", (int)key);
+    if (!e->c.info_valid[key])
+        return cvis__fail(CVIS_E_STATE, "the last run did not compute info %d", (int)key);
+    if (n != e->c.info_n)
+        return cvis__fail(CVIS_E_SHAPE, "the last run had %lld images, not %lld",
+                          (long long)e->c.info_n, (long long)n);
+    memcpy(values, e->c.info_buf + (int64_t)key * e->c.info_cap, (size_t)n * sizeof(double));
     return CVIS_OK;
 }
 
@@ -301,11 +421,17 @@ CVIS_API cvis_status cvis_explainer_run(cvis_explainer *e, const cvis_tensor *x,
                                         const cvis_score *const *scores, cvis_tensor *out)
 {
     CVIS_CHECK_ARG(e && out, "explainer or out is NULL");
+    cvis__info_clear(&e->c);
     cvis__shape xs, os;
     CVIS_TRY(run_input_shape(e, x, &xs));
     if (x)
         CVIS_TRY(cvis__check_finite(x->data, x->size, "the input"));
     CVIS_TRY(cvis__explain_prepare(&e->c, x, n_scores, scores));
+    if (e->c.o.nt_type != CVIS_NT_NONE && !e->impl->attribute)
+        return cvis__fail(CVIS_E_INVALID_ARG,
+                          "the noise tunnel works over saliency, Integrated Gradients, Input x "
+                          "Gradient, guided backprop, deconvnet and Guided Grad-CAM, not %s",
+                          cvis_method_name(e->c.method));
     memset(&os, 0, sizeof os);
     CVIS_TRY(e->impl->output_shape(&e->c, &xs, &os));
     cvis__shape have = cvis__tensor_get_shape(out);
@@ -333,6 +459,8 @@ CVIS_API cvis_status cvis_explainer_run(cvis_explainer *e, const cvis_tensor *x,
         st = e->impl->run(&e->c, x, n_scores, scores, maps);
         if (st == CVIS_OK)
             st = cvis__check_finite(maps, out->size, "the computed maps");
+        if (st != CVIS_OK)
+            cvis__info_clear(&e->c);
         if (st == CVIS_OK)
             memcpy(out->data, maps, (size_t)out->size * sizeof(float));
         cvis__free(maps);

@@ -22,34 +22,42 @@ cvis_status cvis__cam_gradients(cvis__explain_ctx *c, const cvis_tensor *x, int 
     return CVIS_OK;
 }
 
-static cvis_status gradcam_run(cvis__explain_ctx *c, const cvis_tensor *x, int n_scores,
-                               const cvis_score *const *scores, float *out)
+cvis_status cvis__gradcam_map(const cvis_tensor *A, const cvis_tensor *g, float *cam)
 {
-    const cvis_tensor *A, *g;
-    CVIS_TRY(cvis__cam_gradients(c, x, n_scores, scores, NULL, &A, &g));
-    int64_t B = A->shape[0], h = A->shape[1], w = A->shape[2], K = A->shape[3], hw = h * w;
-    float *cam, *alpha;
-    CVIS_TRY(cvis__alloc((size_t)(B * hw + K) * sizeof(float), "grad-cam", (void **)&cam));
-    alpha = cam + B * hw;
+    int64_t B = A->shape[0], hw = A->shape[1] * A->shape[2], K = A->shape[3];
+    double *w;
+    float *alpha;
+    CVIS_TRY(cvis__alloc((size_t)(B * K) * sizeof(double) + (size_t)K * sizeof(float), "grad-cam",
+                         (void **)&w));
+    alpha = (float *)(w + B * K);
     for (int64_t b = 0; b < B; b++) {
-        const float *gb = g->data + b * hw * K, *ab = A->data + b * hw * K;
+        const float *gb = g->data + b * hw * K;
         for (int64_t k = 0; k < K; k++)
             alpha[k] = 0;
         for (int64_t p = 0; p < hw; p++)
             for (int64_t k = 0; k < K; k++)
                 alpha[k] += gb[p * K + k];
         for (int64_t k = 0; k < K; k++)
-            alpha[k] /= (float)hw;
-        for (int64_t p = 0; p < hw; p++) {
-            double s = 0;
-            for (int64_t k = 0; k < K; k++)
-                s += (double)alpha[k] * ab[p * K + k];
-            cam[b * hw + p] = s > 0 ? (float)s : 0.0f;
-        }
+            w[b * K + k] = alpha[k] / (float)hw;
     }
-    cvis_status st = cvis__finish_cam(c, cam, B, h, w, x->shape[1], x->shape[2], out);
+    cvis__cam_combine(A, w, cam);
+    cvis__free(w);
+    return CVIS_OK;
+}
+
+static cvis_status gradcam_run(cvis__explain_ctx *c, const cvis_tensor *x, int n_scores,
+                               const cvis_score *const *scores, float *out)
+{
+    const cvis_tensor *A, *g;
+    CVIS_TRY(cvis__cam_gradients(c, x, n_scores, scores, NULL, &A, &g));
+    int64_t B = A->shape[0], h = A->shape[1], w = A->shape[2];
+    float *cam;
+    CVIS_TRY(cvis__alloc((size_t)(B * h * w) * sizeof(float), "grad-cam", (void **)&cam));
+    cvis_status st = cvis__gradcam_map(A, g, cam);
+    if (st == CVIS_OK)
+        st = cvis__finish_cam(c, cam, B, h, w, x->shape[1], x->shape[2], out);
     cvis__free(cam);
     return st;
 }
 
-const cvis__method cvis__method_gradcam = {"gradcam", cvis__cam_output_shape, gradcam_run};
+const cvis__method cvis__method_gradcam = {"gradcam", cvis__cam_output_shape, gradcam_run, NULL, 0};

@@ -61,4 +61,4 @@ static cvis_status gradcam_pp_run(cvis__explain_ctx *c, const cvis_tensor *x, in
     return st;
 }
 
-const cvis__method cvis__method_gradcam_pp = {"gradcam++", cvis__cam_output_shape, gradcam_pp_run};
+const cvis__method cvis__method_gradcam_pp = {"gradcam++", cvis__cam_output_shape, gradcam_pp_run, NULL, 0};

@@ -25,4 +25,4 @@ static cvis_status layercam_run(cvis__explain_ctx *c, const cvis_tensor *x, int 
     return st;
 }
 
-const cvis__method cvis__method_layercam = {"layercam", cvis__cam_output_shape, layercam_run};
+const cvis__method cvis__method_layercam = {"layercam", cvis__cam_output_shape, layercam_run, NULL, 0};

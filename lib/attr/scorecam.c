@@ -190,4 +190,4 @@ static cvis_status scorecam_run(cvis__explain_ctx *c, const cvis_tensor *x, int 
     return st;
 }
 
-const cvis__method cvis__method_scorecam = {"scorecam", cvis__cam_output_shape, scorecam_run};
+const cvis__method cvis__method_scorecam = {"scorecam", cvis__cam_output_shape, scorecam_run, NULL, 0};

@@ -21,6 +21,9 @@ struct cvis_pass {
     int backwarded;
     cvis_tensor *wviews;   /* weight-gradient views, per layer and weight */
     int *wview_base;       /* index of a layer's first view */
+    int edit_layer;        /* cvis__pass_set_edit */
+    cvis__pass_edit_fn edit;
+    void *edit_ctx;
 };
 
 cvis_status cvis__pass_new(const cvis_model *m, cvis_pass **out)
@@ -36,6 +39,7 @@ cvis_status cvis__pass_new(const cvis_model *m, cvis_pass **out)
     p->input_grad = 1;
     p->drop_layer = -1;
     p->grad_layer = -1;
+    p->edit_layer = -1;
     p->slot = cvis__calloc((size_t)n + 1, sizeof *p->slot);
     p->needed = cvis__calloc((size_t)n + 1, 1);
     p->wviews = cvis__calloc((size_t)nw + 1, sizeof *p->wviews);
@@ -67,6 +71,14 @@ void cvis__pass_free(cvis_pass *p)
     cvis__free(p->wviews);
     cvis__free(p->wview_base);
     cvis__free(p);
+}
+
+void cvis__pass_set_edit(cvis_pass *p, int layer, cvis__pass_edit_fn fn, void *ctx)
+{
+    p->edit_layer = fn ? layer : -1;
+    p->edit = fn;
+    p->edit_ctx = ctx;
+    p->forwarded = 0;
 }
 
 void cvis__pass_set_relu_mode(cvis_pass *p, cvis__relu_mode mode)
@@ -190,6 +202,8 @@ cvis_status cvis__pass_forward(cvis_pass *p, const cvis_tensor *x)
             return cvis__wrap_error(st, "layer %d \"%s\"", i, l->name);
         if (i == p->grad_layer)
             cvis__tape_mark_grad(p->tape, p->slot[i]);
+        if (i == p->edit_layer)
+            p->edit(p->edit_ctx, (cvis_tensor *)cvis__tape_value(p->tape, p->slot[i]));
     }
     p->version = m->version;
     p->forwarded = 1;

@@ -10,6 +10,11 @@ void cvis__pass_free(cvis_pass *p);
 cvis_status cvis__pass_set(cvis_pass *p, cvis_pass_option key, int64_t value);
 /* How ReLUs pass gradients back (guided backprop, deconvnet). */
 void cvis__pass_set_relu_mode(cvis_pass *p, cvis__relu_mode mode);
+/* A function that may change a layer's output during forward, before any
+ * later layer reads it (Ablation-CAM zeroes channels this way).  Layer -1
+ * or fn NULL: none.  A forward with an edit is not for backward. */
+typedef void (*cvis__pass_edit_fn)(void *ctx, cvis_tensor *value);
+void cvis__pass_set_edit(cvis_pass *p, int layer, cvis__pass_edit_fn fn, void *ctx);
 cvis_status cvis__pass_forward(cvis_pass *p, const cvis_tensor *x);
 const cvis_tensor *cvis__pass_output(const cvis_pass *p, int k);
 const cvis_tensor *cvis__pass_layer_output(const cvis_pass *p, int layer);

@@ -149,13 +149,16 @@ class TorchNet:
             self.w[layer.name] = dict(zip(ref.weight_names(),
                                           [torch.tensor(v, dtype=self.dtype) for v in ref.weights()]))
         self.outputs = [spec[-1][0]]
+        # every ReLU (fused into a layer or a layer of its own) goes through
+        # this function: tests of guided methods replace it
+        self.relu = torch.nn.functional.relu
 
     def _act(self, x, act, nchw):
         F = self.torch.nn.functional
         if act in (None, "linear"):
             return x
         if act == "relu":
-            return F.relu(x)
+            return self.relu(x)
         if act == "relu6":
             return self.torch.clamp(x, 0, 6)
         if act == "sigmoid":
@@ -166,10 +169,12 @@ class TorchNet:
             return self.torch.softmax(x, dim=1 if nchw and x.dim() == 4 else -1)
         raise ValueError(act)
 
-    def forward(self, x_nhwc, logits=False, drop_act=None, stop_at=None):
+    def forward(self, x_nhwc, logits=False, drop_act=None, stop_at=None, edit=None):
         """x: torch tensor (B,H,W,C).  logits drops the last layer's
-        activation, drop_act drops the named layer's.  Returns (output, acts)
-        where acts maps layer names to NHWC tensors (retain_grad'ed)."""
+        activation, drop_act drops the named layer's; edit maps layer names
+        to functions that replace that layer's NHWC output before later
+        layers read it.  Returns (output, acts) where acts maps layer names
+        to NHWC tensors (retain_grad'ed)."""
         torch, F = self.torch, self.torch.nn.functional
         vals = {"input": x_nhwc.permute(0, 3, 1, 2)}
         acts = {}
@@ -233,6 +238,8 @@ class TorchNet:
                 raise ValueError(kind)
             # later layers read through the NHWC view, so its .grad is dT/dA
             nhwc = y.permute(0, 2, 3, 1) if y.dim() == 4 else y
+            if edit and name in edit:
+                nhwc = edit[name](nhwc)
             if nhwc.requires_grad:
                 nhwc.retain_grad()
             acts[name] = nhwc

@@ -1,5 +1,6 @@
 """The cvis command: every subcommand on a small ONNX model, --help, and
 one-line errors with a non-zero status."""
+import json
 import os
 import subprocess
 import sys
@@ -85,6 +86,38 @@ def test_explain_writes_overlays_maps_and_a_page(files):
     assert np.abs(np.load(out / ("%s_gradcam.npy" % images[0].stem)) - ref[0]).max() < 1e-5
     page = (out / "index.html").read_text()
     assert page.count("<img") == 9 and "<script" not in page
+
+
+def test_explain_new_methods_and_metrics(files):
+    """A method beyond the tutorial by name, and --metrics: the row's
+    deletion and insertion AUCs are the library's for the saved map."""
+    d, model, images = files
+    out = d / "explain_ig"
+    run("explain", model, *images[:2], "--method", "integrated-gradients,occlusion", "--class",
+        "1", "-o", out, "--metrics-step", "0.1", "--quiet", "--summary", out / "s.jsonl")
+    m = cvis.Model.load(str(model))
+    _, x = cvis.load_images([str(p) for p in images[:2]], size=(32, 32), resample="smooth")
+    ref = cvis.integrated_gradients(m, x, cvis.CategoricalScore([1, 1]))
+    rows = [json.loads(l) for l in (out / "s.jsonl").read_text().splitlines()]
+    assert len(rows) == 2
+    for i, img in enumerate(images[:2]):
+        ig = np.load(out / ("%s_integrated-gradients.npy" % img.stem))
+        assert ig.shape == (32, 32) and np.abs(ig - ref[i]).max() < 1e-5
+        assert cvis.load_image(str(out / ("%s_occlusion.png" % img.stem))).shape == (40, 48, 3)
+        for name in ("integrated-gradients", "occlusion"):
+            mp = np.load(out / ("%s_%s.npy" % (img.stem, name)))[None]
+            dl = cvis.deletion(m, x[i:i + 1], 1, mp, step=0.1, baseline="zero").auc[0]
+            ins = cvis.insertion(m, x[i:i + 1], 1, mp, step=0.1, baseline="blur").auc[0]
+            assert abs(rows[i][name + "_deletion_auc"] - dl) < 1e-5
+            assert abs(rows[i][name + "_insertion_auc"] - ins) < 1e-5
+            assert 0 <= dl <= 1 and 0 <= ins <= 1
+    # the CSV summary gains the two columns per method
+    run("explain", model, images[0], "--method", "rise", "-o", d / "explain_rise", "--metrics",
+        "--quiet")
+    header = (d / "explain_rise" / "summary.csv").read_text().splitlines()[0]
+    assert header.endswith("rise_above_half,rise_deletion_auc,rise_insertion_auc")
+    row = (d / "explain_rise" / "summary.csv").read_text().splitlines()[1].split(",")
+    assert len(row) == len(header.split(",")) and all(v != "" for v in row)
 
 
 def test_maximize(files):

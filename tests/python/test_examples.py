@@ -52,3 +52,58 @@ def test_python_tutorial_matches_the_c_one(tmp_path):
         a, b = np.load(c_dir / name), np.load(py_dir / name)
         assert a.shape == b.shape, name
         assert np.abs(a - b).max() <= 1e-6, (name, np.abs(a - b).max())
+
+
+def test_compare_measures_every_method(tmp_path):
+    """examples/compare on a briefly trained Fashion-MNIST model: a row per
+    method, values in their ranges, and the Grad-CAM row equal to the
+    measures recomputed through the Python bindings."""
+    import gzip
+    import pytest
+    import cvis
+    data = "/usr/share/datasets/fashion-mnist"
+    if not os.path.exists(os.path.join(data, "t10k-images-idx3-ubyte.gz")):
+        if os.environ.get("CI") == "true":
+            pytest.fail("dataset-fashion-mnist is missing (make test-deps installs it)")
+        pytest.skip("dataset-fashion-mnist not installed (make test-deps)")
+    w = tmp_path / "f.npz"
+    subprocess.run([example("train_fashion"), "--train", "512", "--test", "16", "--epochs", "1",
+                    "--seed", "3", "--quiet", "-o", str(w)], capture_output=True, check=True,
+                   timeout=300)
+    out = subprocess.run([example("compare"), "--fashion", str(w), "--n", "6", "--step", "0.1",
+                          "--rise-masks", "16"], capture_output=True, text=True, check=True,
+                         timeout=600).stdout
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and cells[0] != "method":
+            rows[cells[0]] = [float(c) for c in cells[1:]]
+    assert len(rows) == 19 and "RISE" in rows and "random map" in rows, out
+    for name, (dl, ins, drop, inc, pg, ms) in rows.items():
+        assert 0 <= dl <= 1 and 0 <= ins <= 1 and 0 <= drop <= 100, (name, out)
+        assert 0 <= inc <= 100 and 0 <= pg <= 1 and ms >= 0, (name, out)
+    # the same measures of Grad-CAM, from Python
+    raw = gzip.open(os.path.join(data, "t10k-images-idx3-ubyte.gz")).read()
+    x = (np.frombuffer(raw, np.uint8, offset=16)[:6 * 784].reshape(6, 28, 28, 1)
+         .astype(np.float32) / np.float32(255))
+    labels = list(gzip.open(os.path.join(data, "t10k-labels-idx1-ubyte.gz")).read()[8:14])
+    m = cvis.Model(28, 28, 1)
+    m.conv2d(16, 3, padding="same", activation="relu")
+    m.pool2d("max", 2)
+    m.conv2d(32, 3, padding="same", activation="relu")
+    m.pool2d("max", 2)
+    m.flatten()
+    m.dense(64, activation="relu")
+    m.dense(10, activation="softmax")
+    m.load_weights(str(w))
+    s = cvis.CategoricalScore(labels)
+    maps = cvis.gradcam(m, x, s)
+    dl = cvis.deletion(m, x, s, maps, step=0.1, baseline="zero").auc.mean()
+    ins = cvis.insertion(m, x, s, maps, step=0.1, baseline="blur", blur_sigma=5.0).auc.mean()
+    drop = cvis.average_drop_increase(m, x, s, maps)
+    pg = cvis.pointing_game(maps, masks=(x[..., 0] > np.float32(0.1)).astype(np.float32),
+                            tolerance=0).accuracy
+    got = rows["Grad-CAM"]
+    assert abs(got[0] - dl) <= 6e-4 and abs(got[1] - ins) <= 6e-4, (got, dl, ins)
+    assert abs(got[2] - drop.average_drop) <= 0.06 and abs(got[3] - drop.increase) <= 0.06
+    assert abs(got[4] - pg) <= 0.006

@@ -162,8 +162,13 @@ def test_version_and_process_settings():
     major, minor, patch = map(int, header.split("."))
     assert cvis.version == major * 10000 + minor * 100 + patch
     assert Path(cvis.library_path).exists() or "/" not in cvis.library_path
-    assert cvis.method_names() == ["saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam",
-                                   "faster-scorecam", "layercam", "activation-maximization"]
+    assert cvis.method_names()[:8] == ["saliency", "smoothgrad", "gradcam", "gradcam++",
+                                       "scorecam", "faster-scorecam", "layercam",
+                                       "activation-maximization"]
+    assert cvis.method_names()[8:] == ["integrated-gradients", "input-x-gradient",
+                                       "guided-backprop", "deconvnet", "guided-gradcam",
+                                       "xgradcam", "hirescam", "eigencam", "ablationcam",
+                                       "occlusion", "rise"]
 
     threads = cvis.get_num_threads()
     try:
@@ -448,7 +453,9 @@ def test_every_method_gives_its_documented_shape():
     assert e.layer == m.layer_index("conv2")
     with pytest.raises(ValueError, match="unknown option"):
         e.set("colour", 1)
-    for name in cvis.method_names()[:-1]:
+    for name in cvis.method_names():
+        if name == "activation-maximization":
+            continue
         np.testing.assert_array_equal(cvis.explain(m, name, x, score),
                                       cvis.Explainer(m, name)(x, score))
     np.testing.assert_array_equal(cvis.explain(m, 2, x, score), cvis.gradcam(m, x, score))
@@ -474,6 +481,71 @@ def test_every_method_gives_its_documented_shape():
     seeded = cvis.activation_maximization(m, 0, steps=2, seed_input=x[:1] * 255, input_modifiers=[],
                                           regularizers=[])
     assert seeded.shape == (1, 12, 12, 3)
+
+
+def test_methods_beyond_the_tutorial_and_the_measures():
+    m = small_model()
+    x = rng(9).uniform(0.1, 1, (2, 12, 12, 3)).astype(np.float32)
+    score = cvis.CategoricalScore([0, 2])
+    # X * dT/dX per channel: its size is |X| times the saliency's |dT/dX|
+    ixg = cvis.input_x_gradient(m, x, score, keepdims=True, normalize=False)
+    grad = cvis.saliency(m, x, score, keepdims=True, normalize=False)
+    np.testing.assert_allclose(np.abs(ixg), x * grad, rtol=1e-5, atol=1e-7)
+    # Integrated Gradients from the image itself attributes nothing
+    maps, delta = cvis.integrated_gradients(m, x, score, baselines=x, normalize=False,
+                                            return_convergence_delta=True)
+    assert maps.shape == (2, 12, 12) and np.abs(maps).max() == 0 and np.abs(delta).max() < 1e-6
+    # completeness: the attributions add up to s(X) - s(0)
+    e = cvis.Explainer(m, "integrated-gradients", normalize=False, ig_steps=64)
+    e.set("baseline", "zero")
+    ig = e(x, score)
+    gap = e.info("score", 2) - e.info("baseline_score", 2)
+    np.testing.assert_allclose(e.info("completeness_delta", 2), ig.sum(axis=(1, 2)) - gap,
+                               rtol=1e-4, atol=1e-6)
+    assert np.all(np.abs(e.info("completeness_delta", 2)) < 1e-3 * np.abs(gap))
+    for fn in (cvis.guided_backprop, cvis.deconvnet, cvis.guided_gradcam):
+        out = fn(m, x, score)
+        assert out.shape == (2, 12, 12) and 0 <= out.min() and abs(out.max() - 1) < 1e-3, fn
+    for fn in (cvis.xgradcam, cvis.hirescam, cvis.ablationcam):
+        cam = fn(m, x, score, layer="conv2")
+        assert cam.shape == (2, 12, 12) and 0 <= cam.min() and cam.max() <= 1, fn
+    assert cvis.eigencam(m, x, layer="conv2", expand=False).shape == (2, 10, 10)
+    occ = cvis.occlusion(m, x, score, window=4, stride=2)
+    assert occ.shape == (2, 12, 12)
+    r1 = cvis.rise(m, x, score, n_masks=40, seed=3)
+    np.testing.assert_array_equal(r1, cvis.rise(m, x, score, n_masks=40, seed=3))
+    nt = cvis.noise_tunnel(m, x, score, method="saliency", nt_samples=3, stdevs=0.1, seed=2)
+    assert nt.shape == (2, 12, 12)
+    assert not np.array_equal(nt, cvis.saliency(m, x, score))
+
+    # measures on maps with known answers
+    frac = cvis.metrics.curve_fractions(144, 0.25)
+    np.testing.assert_allclose(frac, [0, 0.25, 0.5, 0.75, 1.0])
+    d = cvis.deletion(m, x, score, ig, step=0.25)
+    i = cvis.insertion(m, x, score, ig, step=0.25)
+    assert d.curves.shape == (2, 5) and i.curves.shape == (2, 5)
+    assert np.all((0 <= d.auc) & (d.auc <= 1)) and np.all((0 <= i.auc) & (i.auc <= 1))
+    probs = m.predict(x)  # the full image starts the deletion curve
+    np.testing.assert_allclose(d.curves[:, 0], probs[[0, 1], [0, 2]], rtol=1e-4)
+    # a constant map normalizes to zero: only a black image is kept
+    drop = cvis.average_drop_increase(m, x, score, np.ones((2, 12, 12), np.float32))
+    black = m.predict(np.zeros_like(x))[[0, 1], [0, 2]]
+    np.testing.assert_allclose(drop.confidences, np.stack([probs[[0, 1], [0, 2]], black], 1),
+                               rtol=1e-5)
+    full, kept = drop.confidences[:, 0], drop.confidences[:, 1]
+    assert drop.average_drop == pytest.approx(100 * np.mean(np.maximum(0, full - kept) / full))
+    assert drop.increase == pytest.approx(100 * np.mean(kept > full))
+    peaks = np.zeros((2, 12, 12), np.float32)
+    peaks[0, 3, 4] = peaks[1, 10, 10] = 1
+    masks = np.zeros((2, 12, 12), np.float32)
+    masks[:, 2:6, 2:6] = 1
+    hit = cvis.pointing_game(peaks, masks=masks, tolerance=0)
+    assert hit.accuracy == 0.5 and list(hit.hits) == [1, 0]
+    boxed = cvis.pointing_game(peaks, boxes=[[2, 2, 6, 6], [2, 2, 6, 6]], tolerance=0)
+    assert list(boxed.hits) == [1, 0]
+    # (10, 10) is 7.07 pixels from the mask's nearest pixel (5, 5)
+    assert list(cvis.pointing_game(peaks, masks=masks, tolerance=7).hits) == [1, 0]
+    assert list(cvis.pointing_game(peaks, masks=masks, tolerance=8).hits) == [1, 1]
 
 
 def test_images_and_pictures(tmp_path):

@@ -22,7 +22,11 @@ from .methods import (Score, CategoricalScore, BinaryScore, InactiveScore, Custo
                       saliency, smoothgrad, gradcam, gradcam_plus_plus, layercam, scorecam,
                       activation_maximization, explain, method_names, Jitter, Rotate2D, Scale,
                       TotalVariation2D, Norm, Adam, RMSprop, SGD, Progress, normalized_filters,
-                      feature_maps)
+                      feature_maps, integrated_gradients, input_x_gradient, guided_backprop,
+                      deconvnet, guided_gradcam, xgradcam, hirescam, eigencam, ablationcam,
+                      occlusion, rise, noise_tunnel)
+from . import metrics
+from .metrics import deletion, insertion, average_drop_increase, pointing_game
 from . import images
 from .images import (load_image, load_images, decode_image, resize, to_tensor, to_image, colormap,
                      overlay, save_png, draw_text, text_width, Grid, Report)

@@ -1,6 +1,10 @@
 """Scores and attribution methods: saliency, SmoothGrad, Grad-CAM,
-Grad-CAM++, Score-CAM, Faster Score-CAM, Layer-CAM, activation maximization.
-Names follow the reference toolkit the tutorial uses."""
+Grad-CAM++, Score-CAM, Faster Score-CAM, Layer-CAM, activation maximization
+(named as the reference toolkit the tutorial uses names them), and
+Integrated Gradients, Input x Gradient, guided backpropagation, deconvnet,
+Guided Grad-CAM, XGrad-CAM, HiRes-CAM, Eigen-CAM, Ablation-CAM, Occlusion,
+RISE and the noise tunnel (named as Captum and pytorch-grad-cam name
+them)."""
 import ctypes
 import threading
 import weakref
@@ -30,6 +34,8 @@ declare({
     "cvis_explainer_set_float": ("status", [explainer_p, c_int, c_double]),
     "cvis_explainer_set_string": ("status", [explainer_p, c_int, c_char_p]),
     "cvis_explainer_set_progress": ("status", [explainer_p, PROGRESS_FN, c_void_p]),
+    "cvis_explainer_set_tensor": ("status", [explainer_p, c_int, tensor_p]),
+    "cvis_explainer_get_info": ("status", [explainer_p, c_int, c_int64, P(c_double)]),
     "cvis_explainer_output_shape": ("status", [explainer_p, tensor_p, P(c_int), P(c_int64)]),
     "cvis_explainer_run": ("status", [explainer_p, tensor_p, c_int, P(score_p), tensor_p]),
     "cvis_explainer_layer": (c_int, [explainer_p]),
@@ -45,9 +51,23 @@ OPTIONS = {"logits": 0, "layer": 1, "layer_name": 2, "seek": 3, "normalize": 4, 
            "batch_size": 11, "steps": 12, "input_min": 13, "input_max": 14, "jitter": 15,
            "rotate": 16, "scale_min": 17, "scale_max": 18, "tv_weight": 19, "norm_weight": 20,
            "norm_p": 21, "optimizer": 22, "learning_rate": 23, "beta_1": 24, "beta_2": 25,
-           "batch": 26, "output_layer": 27, "output_layer_name": 28}
+           "batch": 26, "output_layer": 27, "output_layer_name": 28, "reduce": 29, "ig_steps": 30,
+           "ig_rule": 31, "baseline": 32, "baseline_tensor": 33, "blur_sigma": 34, "nt_type": 35,
+           "nt_samples": 36, "nt_stdev": 37, "window": 38, "stride": 39, "baseline_value": 40,
+           "rise_masks": 41, "rise_p": 42, "rise_cell": 43}
 FLOAT_OPTIONS = {"smooth_noise", "input_min", "input_max", "rotate", "scale_min", "scale_max",
-                 "tv_weight", "norm_weight", "norm_p", "learning_rate", "beta_1", "beta_2"}
+                 "tv_weight", "norm_weight", "norm_p", "learning_rate", "beta_1", "beta_2",
+                 "blur_sigma", "nt_stdev", "baseline_value", "rise_p"}
+# options whose values may be given by name
+ENUMS = {
+    "reduce": {"sum": 0, "abs_sum": 1, "max_abs": 2},
+    # Captum's method names for the quadrature
+    "ig_rule": {"gausslegendre": 0, "riemann_left": 1, "riemann_right": 2, "riemann_middle": 3,
+                "riemann_trapezoid": 4},
+    "baseline": {"zero": 0, "blur": 1, "uniform": 2, "mean": 3, "tensor": 4},
+    "nt_type": {None: 0, "none": 0, "smoothgrad": 1, "smoothgrad_sq": 2, "vargrad": 3},
+}
+INFO = {"completeness_delta": 0, "score": 1, "baseline_score": 2}
 
 
 # ------------------------------------------------------------------ scores
@@ -242,6 +262,19 @@ class Explainer:
     def set(self, key, value):
         """Sets an option by name; None leaves the default.  A layer given by
         name sets the *_name option."""
+        if key == "baseline" and value is not None and not isinstance(value, (str, int)):
+            key = "baseline_tensor"  # an image, or one per image
+        if key == "baseline_tensor":
+            b = Borrowed(value) if value is not None else None
+            api.cvis_explainer_set_tensor(self._h, OPTIONS[key], b.handle if b else tensor_p())
+            if b:
+                b.close()
+            return
+        if key in ENUMS and (isinstance(value, str) or value is None):
+            if value not in ENUMS[key]:
+                raise ValueError("unknown %s %r; one of %s" % (
+                    key, value, ", ".join(sorted(k for k in ENUMS[key] if k))))
+            value = ENUMS[key][value]
         if value is None:
             return
         if key in ("layer", "output_layer") and isinstance(value, str):
@@ -298,10 +331,21 @@ class Explainer:
             api.cvis_explainer_output_shape(self._h, xb.handle, ctypes.byref(nd), shape)
         return tuple(shape[i] for i in range(nd.value))
 
+    def info(self, key, n):
+        """A per-image figure of the last run of n images (see INFO):
+        "completeness_delta", "score" or "baseline_score"."""
+        out = np.zeros(n, dtype=np.float64)
+        api.cvis_explainer_get_info(self._h, INFO[key], n, out.ctypes.data_as(P(c_double)))
+        return out
+
     def __call__(self, x, score):
         """Runs the method on the batch x (B,H,W,C) with one score per model
         output; returns the maps as a float32 array over the library's
-        memory.  x is None for activation maximization from noise."""
+        memory.  x is None for activation maximization from noise; score is
+        None for methods that use none (Eigen-CAM)."""
+        if score is None:
+            score = [InactiveScore()
+                     for _ in range(api.cvis_model_output_count(self.model._h))]
         scores = as_scores(score)
         with Borrowed(x) if x is not None else _NoTensor() as xb:
             nd = c_int()
@@ -385,6 +429,120 @@ def scorecam(model, x, score, layer=None, logits=True, max_n=None, batch_size=32
     if progress:
         e.set_progress(progress)
     return e(x, score)
+
+
+# ------------------------------------------- methods beyond the tutorial
+def _input_method(method, model, x, score, logits, keepdims, reduce, normalize, **extra):
+    return _run(model, method, x, score, logits=logits, keepdims=keepdims, reduce=reduce,
+                normalize=normalize, **extra)
+
+
+def integrated_gradients(model, x, score, baselines="zero", n_steps=50, method="gausslegendre",
+                         internal_batch_size=32, return_convergence_delta=False, blur_sigma=5.0,
+                         seed=0, logits=True, keepdims=False, reduce="sum", normalize=True):
+    """Integrated Gradients: (X - X0) * sum_i w_i dT/dX(X0 + a_i (X - X0)).
+    baselines: "zero", "blur" (Gaussian, blur_sigma pixels), "uniform"
+    (noise within each image's range, seeded), "mean", or an array (1,H,W,C)
+    or (B,H,W,C).  method: Captum's "gausslegendre", "riemann_left",
+    "riemann_right", "riemann_middle" or "riemann_trapezoid", with n_steps
+    nodes; the interpolated images run internal_batch_size at a time.
+    Returns the maps ((B,H,W), or (B,H,W,C) with keepdims; raw with
+    normalize=False), and with return_convergence_delta also the completeness
+    delta per image: sum of attributions - (s(X) - s(X0))."""
+    e = Explainer(model, "integrated-gradients", logits=logits, keepdims=keepdims, reduce=reduce,
+                  normalize=normalize, ig_steps=n_steps, ig_rule=method,
+                  batch_size=internal_batch_size, blur_sigma=blur_sigma, seed=seed)
+    e.set("baseline", baselines)
+    maps = e(x, score)
+    if return_convergence_delta:
+        return maps, e.info("completeness_delta", np.shape(x)[0])
+    return maps
+
+
+def input_x_gradient(model, x, score, logits=True, keepdims=False, reduce="sum", normalize=True):
+    """X * dT/dX per channel, reduced over channels unless keepdims."""
+    return _input_method("input-x-gradient", model, x, score, logits, keepdims, reduce, normalize)
+
+
+def guided_backprop(model, x, score, logits=True, keepdims=False, reduce="sum", normalize=True):
+    """dT/dX with every ReLU passing back dy * [dy > 0] * [x > 0]."""
+    return _input_method("guided-backprop", model, x, score, logits, keepdims, reduce, normalize)
+
+
+def deconvnet(model, x, score, logits=True, keepdims=False, reduce="sum", normalize=True):
+    """dT/dX with every ReLU passing back relu(dy)."""
+    return _input_method("deconvnet", model, x, score, logits, keepdims, reduce, normalize)
+
+
+def guided_gradcam(model, x, score, layer=None, logits=True, seek=True, keepdims=False,
+                   reduce="sum", normalize=True):
+    """Guided backprop times the Grad-CAM map of `layer` expanded to the input."""
+    return _input_method("guided-gradcam", model, x, score, logits, keepdims, reduce, normalize,
+                         layer=layer, seek=seek)
+
+
+def xgradcam(model, x, score, layer=None, logits=True, seek=True, expand=True, normalize=True):
+    """XGrad-CAM: w_k = sum(g * A) / (sum A + eps)."""
+    return _cam("xgradcam", model, x, score, layer, logits, seek, expand, normalize)
+
+
+def hirescam(model, x, score, layer=None, logits=True, seek=True, expand=True, normalize=True):
+    """HiRes-CAM: relu(sum_k g_k * A_k), element-wise."""
+    return _cam("hirescam", model, x, score, layer, logits, seek, expand, normalize)
+
+
+def eigencam(model, x, score=None, layer=None, seek=True, expand=True, normalize=True):
+    """Eigen-CAM: the activations' first principal component (no score
+    needed; one may be given for models with several outputs)."""
+    return _cam("eigencam", model, x, score, layer, True, seek, expand, normalize)
+
+
+def ablationcam(model, x, score, layer=None, logits=True, batch_size=32, seek=True, expand=True,
+                normalize=True, progress=None):
+    """Ablation-CAM: w_k = (s - s with channel k zeroed) / s."""
+    e = Explainer(model, "ablationcam", layer=layer, logits=logits, batch_size=batch_size,
+                  seek=seek, expand=expand, normalize=normalize)
+    if progress:
+        e.set_progress(progress)
+    return e(x, score)
+
+
+def occlusion(model, x, score, window=0, stride=0, baseline_value=0.0, logits=True,
+              batch_size=32, normalize=True, progress=None):
+    """Occlusion (Captum's): the mean score drop of the window x window
+    squares, every `stride` pixels, set to baseline_value, over each pixel.
+    0 = automatic (window min(H,W)/8, stride window/2).  Maps (B,H,W)."""
+    e = Explainer(model, "occlusion", window=window, stride=stride,
+                  baseline_value=baseline_value, logits=logits, batch_size=batch_size,
+                  normalize=normalize)
+    if progress:
+        e.set_progress(progress)
+    return e(x, score)
+
+
+def rise(model, x, score, n_masks=1000, p=0.5, cell=0, seed=0, logits=True, batch_size=32,
+         normalize=True, progress=None):
+    """RISE: sum_i score(X * mask_i) * mask_i / (N p) over N random masks of
+    cells of `cell` pixels (0: ceil(max(H,W)/7)) kept with probability p.
+    Maps (B,H,W)."""
+    e = Explainer(model, "rise", rise_masks=n_masks, rise_p=p, rise_cell=cell, seed=seed,
+                  logits=logits, batch_size=batch_size, normalize=normalize)
+    if progress:
+        e.set_progress(progress)
+    return e(x, score)
+
+
+def noise_tunnel(model, x, score, method="saliency", nt_type="smoothgrad", nt_samples=5,
+                 stdevs=1.0, seed=0, **options):
+    """Captum's NoiseTunnel over a gradient method ("saliency",
+    "integrated-gradients", "input-x-gradient", "guided-backprop",
+    "deconvnet", "guided-gradcam"): the method's per-channel maps of
+    nt_samples copies X + N(0, stdevs^2), combined by nt_type "smoothgrad"
+    (mean), "smoothgrad_sq" (mean of squares) or "vargrad" (variance), then
+    reduced and normalized as the method does.  options: the method's own
+    (logits, keepdims, reduce, normalize, layer, ig_steps, ...)."""
+    return _run(model, method, x, score, nt_type=nt_type, nt_samples=nt_samples,
+                nt_stdev=stdevs, seed=seed, **options)
 
 
 # ------------------------------------------------- activation maximization
