@@ -104,6 +104,16 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(STATIC)
 
 c-tests: $(TESTS)
 
+# make bench: libcvis against PyTorch, interleaved (bench/run.py; about 10
+# minutes on an idle 2-core machine).  BENCH_ARGS=--quick for a smoke run.
+BENCH_ARGS ?=
+$(BUILD)/bench/bench: bench/bench.c examples/tutorial_model.h $(SHARED) $(LIBOUT)/libcvis.so include/cvis.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_APP) $< -o $@ $(APP_LDFLAGS) -lopenblas
+
+bench: all $(BUILD)/bench/bench
+	/usr/bin/python3 bench/run.py $(BENCH_ARGS)
+
 deps:
 	@bash tools/deps.sh build
 
@@ -159,4 +169,4 @@ install: all
 clean:
 	rm -rf $(BUILD) lib/libcvis.so* lib/libcvis.a
 
-.PHONY: all examples c-tests check check-asan deps test-deps demo test install clean
+.PHONY: all examples c-tests check check-asan deps test-deps demo test install clean bench
