@@ -82,7 +82,7 @@ static cvis_status conv_geom(const cvis__conv_attr *a, const cvis__shape *x, geo
     g->K = (int64_t)a->kh * a->kw * g->cg;
     g->direct = a->kh == 1 && a->kw == 1 && a->sh == 1 && a->sw == 1 && g->pt == 0 &&
                 g->pl == 0 && a->groups == 1 && g->Ho == g->H && g->Wo == g->W;
-    g->small = !g->direct && a->groups == 1 && a->cout % 8 == 0 && a->cout <= 64;
+    g->small = !g->direct && a->groups == 1 && a->cout % 8 == 0 && a->cout <= 32;
     if (g->B * g->Ho * g->Wo > INT32_MAX || g->K > INT32_MAX || g->C > INT32_MAX)
         return cvis__fail(CVIS_E_LIMIT, "convolution too large for the BLAS interface");
     return CVIS_OK;
