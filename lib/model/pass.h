@@ -10,6 +10,10 @@ void cvis__pass_free(cvis_pass *p);
 cvis_status cvis__pass_set(cvis_pass *p, cvis_pass_option key, int64_t value);
 /* How ReLUs pass gradients back (guided backprop, deconvnet). */
 void cvis__pass_set_relu_mode(cvis_pass *p, cvis__relu_mode mode);
+/* Forward-only passes (no input, layer or weight gradients): each layer's
+ * output is given back once no later layer reads it, so that only the
+ * model's outputs stay readable and memory holds the live values only. */
+void cvis__pass_set_lean(cvis_pass *p, int lean);
 cvis_status cvis__pass_forward(cvis_pass *p, const cvis_tensor *x);
 const cvis_tensor *cvis__pass_output(const cvis_pass *p, int k);
 const cvis_tensor *cvis__pass_layer_output(const cvis_pass *p, int layer);
