@@ -9,7 +9,7 @@
  *   run NAME KIND B H W     one timed call; answers the seconds it took.
  *                           KIND: fwd, fwdgrad, saliency, smoothgrad,
  *                           gradcam, gradcam++, scorecam, fasterscorecam,
- *                           actmax
+ *                           actmax, scorecam64 (Score-CAM on 64 channels)
  *   sgemm N                 one N x N x N cblas_sgemm; answers seconds
  *   convflops NAME B H W    floating-point operations of the model's
  *                           convolutions in one forward pass
@@ -33,6 +33,12 @@
 #define MAX_MODELS 8
 #define MAX_INPUTS 32
 #define MAX_PASSES 32
+#define CVIS_TRY_BENCH(call)              \
+    do {                                   \
+        cvis_status st_ = (call);          \
+        if (st_ != CVIS_OK)                \
+            return st_;                    \
+    } while (0)
 
 typedef struct {
     char name[64];
@@ -115,6 +121,9 @@ static cvis_pass *pass_for(cvis_model *m, int grad)
         cvis_pass_free(p);
         return NULL;
     }
+    /* forward only: values freed as soon as read, as under torch.no_grad()
+     * (not checked: libcvis before 1.x's performance work lacks the key) */
+    cvis_pass_set_int(p, CVIS_PASS_FORWARD_ONLY, !grad);
     passes[n_passes++] = (pass_slot){m, grad, p};
     return p;
 }
@@ -144,7 +153,18 @@ static cvis_status forward_grad(cvis_model *m, const cvis_tensor *x, int grad)
     return st;
 }
 
-static cvis_status run_method(cvis_model *m, const char *kind, const cvis_tensor *x)
+/* One explainer per model and kind, kept across calls like the passes
+ * (an application explaining image after image keeps it too). */
+typedef struct {
+    cvis_model *m;
+    char kind[32];
+    cvis_explainer *e;
+} explainer_slot;
+
+static explainer_slot explainers[MAX_PASSES];
+static int n_explainers;
+
+static cvis_status make_explainer(cvis_model *m, const char *kind, cvis_explainer **out)
 {
     cvis_method method;
     int max_n = 0, samples = 0, steps = 0;
@@ -158,22 +178,16 @@ static cvis_status run_method(cvis_model *m, const char *kind, const cvis_tensor
         method = CVIS_METHOD_GRADCAM_PLUS_PLUS;
     else if (!strcmp(kind, "scorecam"))
         method = CVIS_METHOD_SCORECAM;
+    else if (!strcmp(kind, "scorecam64")) /* two batches per image: Score-CAM's peak memory */
+        method = CVIS_METHOD_SCORECAM, max_n = 64;
     else if (!strcmp(kind, "fasterscorecam"))
         method = CVIS_METHOD_FASTER_SCORECAM, max_n = 10;
     else if (!strcmp(kind, "actmax"))
         method = CVIS_METHOD_ACTIVATION_MAXIMIZATION, steps = 100;
     else
         return CVIS_E_INVALID_ARG;
-    int b = (int)cvis_tensor_dim(x, 0);
-    int classes[64];
-    for (int i = 0; i < b && i < 64; i++)
-        classes[i] = i;
-    cvis_score *score = NULL;
     cvis_explainer *e = NULL;
-    cvis_tensor *out = NULL;
-    cvis_status st = cvis_score_categorical(b, classes, &score);
-    if (st == CVIS_OK)
-        st = cvis_explainer_new(m, method, &e);
+    cvis_status st = cvis_explainer_new(m, method, &e);
     if (st == CVIS_OK && samples)
         st = cvis_explainer_set_int(e, CVIS_OPT_SMOOTH_SAMPLES, samples);
     if (st == CVIS_OK && method == CVIS_METHOD_SCORECAM)
@@ -185,6 +199,35 @@ static cvis_status run_method(cvis_model *m, const char *kind, const cvis_tensor
         if (st == CVIS_OK)
             st = cvis_explainer_set_float(e, CVIS_OPT_INPUT_MAX, 1.0);
     }
+    if (st != CVIS_OK) {
+        cvis_explainer_free(e);
+        return st;
+    }
+    *out = e;
+    return CVIS_OK;
+}
+
+static cvis_status run_method(cvis_model *m, const char *kind, const cvis_tensor *x)
+{
+    cvis_explainer *e = NULL;
+    for (int i = 0; i < n_explainers; i++)
+        if (explainers[i].m == m && !strcmp(explainers[i].kind, kind))
+            e = explainers[i].e;
+    if (!e) {
+        if (n_explainers == MAX_PASSES)
+            return CVIS_E_LIMIT;
+        CVIS_TRY_BENCH(make_explainer(m, kind, &e));
+        explainers[n_explainers].m = m;
+        snprintf(explainers[n_explainers].kind, sizeof explainers[n_explainers].kind, "%s", kind);
+        explainers[n_explainers++].e = e;
+    }
+    int b = (int)cvis_tensor_dim(x, 0);
+    int classes[64];
+    for (int i = 0; i < b && i < 64; i++)
+        classes[i] = i;
+    cvis_score *score = NULL;
+    cvis_tensor *out = NULL;
+    cvis_status st = cvis_score_categorical(b, classes, &score);
     int ndim;
     int64_t shape[8];
     if (st == CVIS_OK)
@@ -195,7 +238,6 @@ static cvis_status run_method(cvis_model *m, const char *kind, const cvis_tensor
     if (st == CVIS_OK)
         st = cvis_explainer_run(e, x, 1, scores, out);
     cvis_tensor_free(out);
-    cvis_explainer_free(e);
     cvis_score_free(score);
     return st;
 }
@@ -391,6 +433,8 @@ int main(void)
             fflush(stdout);
         }
     }
+    for (int i = 0; i < n_explainers; i++)
+        cvis_explainer_free(explainers[i].e);
     for (int i = 0; i < n_passes; i++)
         cvis_pass_free(passes[i].p);
     for (int i = 0; i < n_inputs; i++)

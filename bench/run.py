@@ -87,7 +87,7 @@ def summary(times):
             "n": len(times), "all": times}
 
 
-def timed_pair(c, t, cmd, budget, max_reps=9, warm=True, memory=False):
+def timed_pair(c, t, cmd, budget, max_reps=9, warm=True):
     """Warm-up, then alternate the two sides; the repetitions are chosen
     from the warm-up's time so that the row takes about `budget` seconds."""
     sides = [("libcvis", c), ("torch", t)]
@@ -100,20 +100,33 @@ def timed_pair(c, t, cmd, budget, max_reps=9, warm=True, memory=False):
     else:
         reps = 1
     times = {"libcvis": [], "torch": []}
-    mem = {"libcvis": None, "torch": None}
     for i in range(reps):
         order = sides if i % 2 == 0 else sides[::-1]
         for name, s in order:
-            base = s.rss_reset() if memory and i == 0 else None
             times[name].append(s.ask(cmd))
-            if base is not None:
-                peak = s.status("VmHWM")
-                mem[name] = None if peak is None else peak - base
     row = {"libcvis": summary(times["libcvis"]), "torch": summary(times["torch"])}
     row["ratio"] = row["torch"]["median"] / row["libcvis"]["median"]
-    if memory:
-        row["extra_peak_rss_mib"] = mem
     return row
+
+
+def method_memory(kind, c_argv, t_argv):
+    """Peak memory of one method call in a fresh process that has loaded
+    resnet18 and nothing else (so that no earlier row's freed memory hides
+    the method's own): VmHWM after the call minus VmRSS before it, MiB."""
+    out = {}
+    for name, argv, model in (("libcvis", c_argv, os.path.join(MODELS, "resnet18.onnx")),
+                              ("torch", t_argv, "resnet18")):
+        s = Side(name, argv)
+        try:
+            s.ask("load resnet18 " + model)
+            s.ask("threads 1")
+            base = s.rss_reset()
+            s.ask("run resnet18 %s 3 224 224" % kind)
+            peak = s.status("VmHWM")
+            out[name] = {"extra_mib": peak - base, "peak_mib": peak}
+        finally:
+            s.close()
+    return out
 
 
 def fmt_time(s):
@@ -130,10 +143,6 @@ def print_row(label, row):
         label, fmt_time(row["libcvis"]["median"]), spread(row["libcvis"]),
         fmt_time(row["torch"]["median"]), spread(row["torch"]), row["libcvis"]["n"],
         row["ratio"])
-    if row.get("extra_peak_rss_mib"):
-        m = row["extra_peak_rss_mib"]
-        if m["libcvis"] is not None and m["torch"] is not None:
-            line += "   mem +%.0f / +%.0f MiB" % (m["libcvis"], m["torch"])
     print(line, flush=True)
 
 
@@ -267,7 +276,7 @@ def main():
               flush=True)
 
         # 2: whole methods, resnet18, batch 3, 1 thread
-        header("methods on resnet18, batch 3, 1 thread (mem: extra peak RSS libcvis / torch)")
+        header("methods on resnet18, batch 3, 1 thread")
         threads(1)
         methods = ["saliency", "smoothgrad", "gradcam", "gradcam++", "fasterscorecam",
                    "scorecam", "actmax"]
@@ -275,8 +284,7 @@ def main():
             methods = methods[:5]
         for kind in methods:
             heavy = kind in ("scorecam", "actmax", "smoothgrad")
-            row = timed_pair(c, t, "run resnet18 %s 3 224 224" % kind, 4, warm=not heavy,
-                             memory=True)
+            row = timed_pair(c, t, "run resnet18 %s 3 224 224" % kind, 4, warm=not heavy)
             label = "resnet18 %s b3 1T" % kind
             add("methods", label, row, model="resnet18", kind=kind, batch=3, threads=1)
             chart_rows.append((row["ratio"], label))
@@ -301,6 +309,18 @@ def main():
     finally:
         c.close()
         t.close()
+
+    # peak memory of the methods where users wait longest
+    print("\n## extra peak RSS of one call, fresh processes, resnet18 batch 3 (MiB)", flush=True)
+    res["memory"] = {}
+    for kind in ("smoothgrad", "scorecam64"):
+        mem = method_memory(kind, [os.path.join(BUILD, "bench")],
+                            [PY, os.path.join(ROOT, "bench", "torch_ref.py"), "serve"])
+        res["memory"][kind] = mem
+        print("%-38s libcvis +%.0f MiB (peak %.0f)   torch +%.0f MiB (peak %.0f)" % (
+            kind + (" (Score-CAM, 2 batches of 32 per image)" if kind == "scorecam64" else ""),
+            mem["libcvis"]["extra_mib"], mem["libcvis"]["peak_mib"],
+            mem["torch"]["extra_mib"], mem["torch"]["peak_mib"]), flush=True)
 
     # 3: start-up, whole processes, 1 thread each side
     header("start-up: load resnet18, Grad-CAM on one image, exit (wall; peak RSS)")

@@ -240,6 +240,8 @@ class Runner:
             self.gradcam_pp(name, x, cls)
         elif kind == "scorecam":
             self.scorecam(name, x, cls)
+        elif kind == "scorecam64":  # two batches per image: Score-CAM's peak memory
+            self.scorecam(name, x, cls, max_n=64)
         elif kind == "fasterscorecam":
             self.scorecam(name, x, cls, max_n=10)
         elif kind == "actmax":
