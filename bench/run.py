@@ -12,7 +12,8 @@ sides run with the same thread count, set explicitly.  Big rows get fewer
 repetitions (the count is in the table) so that the whole run stays near
 10 minutes on an idle 2-core machine.
 
-Writes a table on stdout, bench/results.json and bench/results.png.  This
+Writes a table on stdout, bench/results.json, bench/results.md (the
+README's table) and bench/results.png.  This
 process removes OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE from its children's
 environment (they can pin an older kernel); tests never do."""
 import argparse
@@ -163,6 +164,56 @@ def time_v(argv):
     seconds = int(h or 0) * 3600 + int(m) * 60 + float(s)
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
     return seconds, rss / 1024.0
+
+
+def markdown(res):
+    """The results as the README's Performance table (measured values only)."""
+    out = ["| row | libcvis | torch | ratio torch/libcvis | n |", "|---|---:|---:|---:|---:|"]
+    for r in res["rows"]:
+        out.append("| %s | %s | %s | %.2f | %d |" % (
+            r["label"], fmt_time(r["libcvis"]["median"]), fmt_time(r["torch"]["median"]),
+            r["ratio"], r["libcvis"]["n"]))
+    lines = ["\n".join(out), ""]
+    e = res.get("efficiency")
+    if e:
+        lines.append("- resnet18 batch %d forward, 1 thread: %.1f GFLOP of convolutions at %.1f "
+                     "GFLOP/s (torch %.1f), %.0f%% of this machine's sgemm (%.1f GFLOP/s); the "
+                     "time includes the other layers." % (
+                         e["batch"], e["conv_gflop"], e["libcvis_gflops_whole_forward"],
+                         e["torch_gflops_whole_forward"], 100 * e["fraction_of_sgemm"],
+                         e["sgemm_gflops_1thread"]))
+    th = res.get("threads")
+    if th:
+        lines.append("- 2 threads against 1: sgemm x%.2f; resnet18 forward + input gradient at "
+                     "batch %d: libcvis x%.2f, torch x%.2f%s." % (
+                         th["sgemm_speedup"], e["batch"] if e else 32,
+                         th["resnet18_fwdgrad_speedup"]["libcvis"],
+                         th["resnet18_fwdgrad_speedup"]["torch"],
+                         "" if th["second_core_available"] else
+                         " (sgemm itself scaled below 1.9: the second core was busy)"))
+    for kind, m in res.get("memory", {}).items():
+        lines.append("- extra peak RSS of one %s call (fresh process, resnet18, batch 3): "
+                     "libcvis %.0f MiB, torch %.0f MiB." % (
+                         "Score-CAM (2 batches of 32 per image)" if kind == "scorecam64"
+                         else kind, m["libcvis"]["extra_mib"], m["torch"]["extra_mib"]))
+    st = [r for r in res["rows"] if r.get("section") == "startup"]
+    if st:
+        lines.append("- start-up peak RSS: libcvis %.0f MiB, torch %.0f MiB." % (
+            st[0]["peak_rss_mib"]["libcvis"], st[0]["peak_rss_mib"]["torch"]))
+    sc = res.get("scaling")
+    if sc:
+        lines.append("- scaling, libcvis resnet18 forward + input gradient, 2 threads, per image: " +
+                     ", ".join("b%d %s" % (x["batch"], fmt_time(x["seconds"] / x["batch"]))
+                               for x in sc["batch"]) +
+                     "; per 224x224 of pixels at batch 4: " +
+                     ", ".join("%d %s" % (x["size"], fmt_time(x["seconds"] * 224 * 224 /
+                                                               (x["size"] ** 2)))
+                               for x in sc["size"]) + ".")
+    lines.append("- machine: %s, %d cores; load average %s at the start, %s at the end; "
+                 "%.0f s in all." % (res["machine"]["cpu"], res["machine"]["cores"],
+                                     res["loadavg"]["start"], res["loadavg"]["end"],
+                                     res["seconds"]))
+    return "\n".join(lines) + "\n"
 
 
 def main():
@@ -357,6 +408,9 @@ def main():
     res["seconds"] = time.time() - start
     with open(args.out, "w") as f:
         json.dump(res, f, indent=1)
+    md = os.path.splitext(args.out)[0] + ".md"
+    with open(md, "w") as f:
+        f.write(markdown(res))
     c = Side("libcvis", [os.path.join(BUILD, "bench")])
     c.proc.stdin.write("chart %s %d\n" % (args.chart, len(chart_rows)))
     for ratio, label in chart_rows:
