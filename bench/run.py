@@ -9,8 +9,8 @@ that a machine whose load changes during the run slows both alike.  Each
 row reports the median and the spread (lowest to highest) of each side and
 ratio = torch median / libcvis median (above 1: libcvis is faster).  Both
 sides run with the same thread count, set explicitly.  Big rows get fewer
-repetitions (the count is in the table) so that the whole run stays near
-10 minutes on an idle 2-core machine.
+repetitions (the count is in the table); the whole run took 13 minutes on
+a shared 2-core machine at load 6 to 9.
 
 Writes a table on stdout, bench/results.json, bench/results.md (the
 README's table) and bench/results.png.  This
