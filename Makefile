@@ -104,6 +104,16 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(STATIC)
 
 c-tests: $(TESTS)
 
+# make bench: libcvis against PyTorch, interleaved (bench/run.py; 13 minutes
+# on the shared 2-core machine at load 6 to 9).  BENCH_ARGS=--quick: a smoke run.
+BENCH_ARGS ?=
+$(BUILD)/bench/bench: bench/bench.c examples/tutorial_model.h $(SHARED) $(LIBOUT)/libcvis.so include/cvis.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_APP) $< -o $@ $(APP_LDFLAGS) -lopenblas
+
+bench: all $(BUILD)/bench/bench
+	/usr/bin/python3 bench/run.py $(BENCH_ARGS)
+
 deps:
 	@bash tools/deps.sh build
 
@@ -175,4 +185,4 @@ install: all
 clean:
 	rm -rf $(BUILD) lib/libcvis.so* lib/libcvis.a
 
-.PHONY: all examples c-tests check check-asan deps test-deps demo compare test install clean
+.PHONY: all examples c-tests check check-asan deps test-deps demo compare test install clean bench

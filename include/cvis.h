@@ -367,7 +367,13 @@ typedef enum cvis_pass_option {
     CVIS_PASS_DROP_ACTIVATION = 3,
     /* int: layer index from which gradients are kept even when the input
      * gradient is off (-1: none); backward then stops at that layer. */
-    CVIS_PASS_GRAD_LAYER = 4
+    CVIS_PASS_GRAD_LAYER = 4,
+    /* int: 1 = when no gradient is asked for (input gradient 0, no weight
+     * gradients, no grad layer), a forward keeps only the outputs: each
+     * layer's output is given back as soon as no later layer reads it, so
+     * that memory holds the live values only.  Layer outputs are then NULL
+     * and backward fails with CVIS_E_STATE.  Default 0. */
+    CVIS_PASS_FORWARD_ONLY = 5
 } cvis_pass_option;
 
 /* Caller frees with cvis_pass_free. */

@@ -132,6 +132,9 @@ static cvis_status scorecam_run(cvis__explain_ctx *c, const cvis_tensor *x, int 
     /* the masked batches run through a second pass, so A stays valid */
     if (st == CVIS_OK)
         st = cvis__explain_pass(c, &c->aux, 0, -1);
+    /* the masked batches need their scores only */
+    if (st == CVIS_OK)
+        cvis__pass_set_lean(c->aux, 1);
     int64_t total = B * n_chosen, done = 0;
     int64_t rows = 0;
     for (int64_t item = 0; st == CVIS_OK && item < total; item++) {

@@ -82,7 +82,7 @@ static cvis_status conv_geom(const cvis__conv_attr *a, const cvis__shape *x, geo
     g->K = (int64_t)a->kh * a->kw * g->cg;
     g->direct = a->kh == 1 && a->kw == 1 && a->sh == 1 && a->sw == 1 && g->pt == 0 &&
                 g->pl == 0 && a->groups == 1 && g->Ho == g->H && g->Wo == g->W;
-    g->small = !g->direct && a->groups == 1 && a->cout % 8 == 0 && a->cout <= 64;
+    g->small = !g->direct && a->groups == 1 && a->cout % 8 == 0 && a->cout <= 32;
     if (g->B * g->Ho * g->Wo > INT32_MAX || g->K > INT32_MAX || g->C > INT32_MAX)
         return cvis__fail(CVIS_E_LIMIT, "convolution too large for the BLAS interface");
     return CVIS_OK;
@@ -102,10 +102,12 @@ static cvis_status conv_shape(const void *attr, int n_in, const cvis__shape *in,
     return CVIS_OK;
 }
 
-/* Rows (oy,ox), columns (ky,kx,c) for channels [c0, c0+cg) of one image. */
-static void im2col(const cvis__conv_attr *a, const geom *g, const float *x, int c0, float *col)
+/* Rows (oy,ox) for oy in [oy0, oy1), columns (ky,kx,c) for channels
+ * [c0, c0+cg) of one image. */
+static void im2col(const cvis__conv_attr *a, const geom *g, const float *x, int c0, float *col,
+                   int64_t oy0, int64_t oy1)
 {
-    for (int64_t oy = 0; oy < g->Ho; oy++)
+    for (int64_t oy = oy0; oy < oy1; oy++)
         for (int64_t ox = 0; ox < g->Wo; ox++) {
             float *row = col + (oy * g->Wo + ox) * g->K;
             for (int ky = 0; ky < a->kh; ky++) {
@@ -126,8 +128,11 @@ static void im2col(const cvis__conv_attr *a, const geom *g, const float *x, int 
         }
 }
 
-/* The adjoint of im2col: adds the columns back into the image gradient. */
-static void col2im(const cvis__conv_attr *a, const geom *g, const float *col, int c0, float *dx)
+/* The adjoint of im2col for the group's channels [cb, ce): adds the
+ * columns back into the image gradient.  Each channel's sum runs in the
+ * same order whatever the range, so results do not depend on threads. */
+static void col2im(const cvis__conv_attr *a, const geom *g, const float *col, int c0, float *dx,
+                   int64_t cb, int64_t ce)
 {
     for (int64_t oy = 0; oy < g->Ho; oy++)
         for (int64_t ox = 0; ox < g->Wo; ox++) {
@@ -142,11 +147,45 @@ static void col2im(const cvis__conv_attr *a, const geom *g, const float *col, in
                         continue;
                     const float *src = row + ((int64_t)ky * a->kw + kx) * g->cg;
                     float *dst = dx + (iy * g->W + ix) * g->C + c0;
-                    for (int c = 0; c < g->cg; c++)
+                    for (int64_t c = cb; c < ce; c++)
                         dst[c] += src[c];
                 }
             }
         }
+}
+
+/* im2col by output rows and col2im by channels on the worker pool (while
+ * BLAS's threads wait: the pool never runs during a GEMM). */
+typedef struct col_job {
+    const cvis__conv_attr *a;
+    const geom *g;
+    const float *x;
+    float *col, *dx;
+    int c0;
+} col_job;
+
+static void im2col_range(void *ctx, int64_t begin, int64_t end)
+{
+    const col_job *j = ctx;
+    im2col(j->a, j->g, j->x, j->c0, j->col, begin, end);
+}
+
+static void col2im_range(void *ctx, int64_t begin, int64_t end)
+{
+    const col_job *j = ctx;
+    col2im(j->a, j->g, j->col, j->c0, j->dx, begin, end);
+}
+
+static void im2col_par(const cvis__conv_attr *a, const geom *g, const float *x, int c0, float *col)
+{
+    col_job j = {a, g, x, col, NULL, c0};
+    cvis__parallel_for(g->Ho, 2, im2col_range, &j);
+}
+
+static void col2im_par(const cvis__conv_attr *a, const geom *g, const float *col, int c0, float *dx)
+{
+    col_job j = {a, g, NULL, (float *)col, dx, c0};
+    cvis__parallel_for(g->cg, 16, col2im_range, &j);
 }
 
 /* Per-channel coefficients of the epilogue y = (conv + pre) * scale + shift.
@@ -256,7 +295,7 @@ static cvis_status conv_forward(cvis__op_args *args)
             const float *xb = x->data + b * g.H * g.W * g.C;
             float *yb = y + b * M * a->cout;
             for (int gr = 0; gr < a->groups; gr++) {
-                im2col(a, &g, xb, gr * g.cg, col);
+                im2col_par(a, &g, xb, gr * g.cg, col);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, g.coutg, (int)g.K,
                             1.0f, col, (int)g.K, w + gr * g.coutg, a->cout, 0.0f,
                             yb + gr * g.coutg, a->cout);
@@ -386,7 +425,7 @@ static cvis_status conv_backward(cvis__op_args *args)
             for (int64_t b = 0; b < g.B; b++) {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)g.K, a->cout, 1.0f,
                             dconv + b * M * a->cout, a->cout, w, a->cout, 0.0f, dcol, (int)g.K);
-                col2im(a, &g, dcol, 0, dx + b * g.H * g.W * g.C);
+                col2im_par(a, &g, dcol, 0, dx + b * g.H * g.W * g.C);
             }
         }
         return CVIS_OK;
@@ -396,7 +435,7 @@ static cvis_status conv_backward(cvis__op_args *args)
         const float *dyb = dconv + b * M * a->cout;
         for (int gr = 0; gr < a->groups; gr++) {
             if (dw) {
-                im2col(a, &g, xb, gr * g.cg, col);
+                im2col_par(a, &g, xb, gr * g.cg, col);
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.K, g.coutg, (int)M, 1.0f,
                             col, (int)g.K, dyb + gr * g.coutg, a->cout, 1.0f, dw + gr * g.coutg,
                             a->cout);
@@ -405,7 +444,7 @@ static cvis_status conv_backward(cvis__op_args *args)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)g.K, g.coutg, 1.0f,
                             dyb + gr * g.coutg, a->cout, w + gr * g.coutg, a->cout, 0.0f, dcol,
                             (int)g.K);
-                col2im(a, &g, dcol, gr * g.cg, dx + b * g.H * g.W * g.C);
+                col2im_par(a, &g, dcol, gr * g.cg, dx + b * g.H * g.W * g.C);
             }
         }
     }

@@ -17,6 +17,7 @@ typedef struct slot {
     int entry;           /* producing entry, or -1 for a leaf */
     int requires_grad;
     int reached;         /* a gradient flowed into it in this backward */
+    int refs;            /* lean tapes: this slot and its aliases not yet released */
 } slot;
 
 typedef struct entry {
@@ -33,12 +34,21 @@ typedef struct entry {
     int out;
 } entry;
 
+/* A buffer no slot holds (lean tapes). */
+typedef struct spare {
+    float *buf;
+    size_t cap;
+} spare;
+
 struct cvis__tape {
     slot *slots;
     int n_slots, slot_cap;
     entry *entries;
     int n_entries, entry_cap;
     cvis__workspace ws;
+    int lean;
+    spare *spares;
+    int n_spares, spare_cap;
 };
 
 cvis_status cvis__tape_new(cvis__tape **out)
@@ -61,16 +71,30 @@ void cvis__tape_free(cvis__tape *t)
     for (int i = 0; i < t->entry_cap; i++)
         for (int k = 0; k < CVIS__MAX_OP_PARAMS; k++)
             cvis__free(t->entries[i].dparams[k]);
+    for (int i = 0; i < t->n_spares; i++)
+        cvis__free(t->spares[i].buf);
+    cvis__free(t->spares);
     cvis__free(t->slots);
     cvis__free(t->entries);
     cvis__ws_release(&t->ws);
     cvis__free(t);
 }
 
+static void put_spare(cvis__tape *t, slot *s);
+
 void cvis__tape_reset(cvis__tape *t)
 {
+    /* lean: every value buffer becomes a spare, taken again by size */
+    if (t->lean)
+        for (int i = 0; i < t->slot_cap; i++)
+            put_spare(t, &t->slots[i]);
     t->n_slots = 0;
     t->n_entries = 0;
+}
+
+void cvis__tape_set_lean(cvis__tape *t, int lean)
+{
+    t->lean = lean;
 }
 
 /* Grows an array of structs, zero-filling the new part. */
@@ -102,6 +126,59 @@ static cvis_status ensure(float **buf, size_t *cap, size_t n, const char *what)
     return CVIS_OK;
 }
 
+static int root_of(const cvis__tape *t, int id);
+
+/* Moves a slot's value buffer to the spares (freed if the list cannot grow). */
+static void put_spare(cvis__tape *t, slot *s)
+{
+    if (!s->buf)
+        return;
+    if (grow((void **)&t->spares, &t->spare_cap, t->n_spares + 1, sizeof(spare), "spare buffers") ==
+        CVIS_OK)
+        t->spares[t->n_spares++] = (spare){s->buf, s->cap};
+    else
+        cvis__free(s->buf);
+    s->buf = NULL;
+    s->cap = 0;
+}
+
+/* A value buffer of n floats for slot s.  Lean tapes take the smallest
+ * spare that fits; when none does, the largest spare (too small) is freed
+ * first, so that the spares never outnumber the slots' buffers. */
+static cvis_status value_buffer(cvis__tape *t, slot *s, size_t n, const char *what)
+{
+    if (t->lean) {
+        put_spare(t, s);
+        int best = -1, largest = -1;
+        for (int i = 0; i < t->n_spares; i++) {
+            if (t->spares[i].cap >= n && (best < 0 || t->spares[i].cap < t->spares[best].cap))
+                best = i;
+            if (largest < 0 || t->spares[i].cap > t->spares[largest].cap)
+                largest = i;
+        }
+        int take = best >= 0 ? best : largest;
+        if (take >= 0) {
+            if (best >= 0) {
+                s->buf = t->spares[take].buf;
+                s->cap = t->spares[take].cap;
+            } else {
+                cvis__free(t->spares[take].buf);
+            }
+            t->spares[take] = t->spares[--t->n_spares];
+        }
+    }
+    return ensure(&s->buf, &s->cap, n, what);
+}
+
+void cvis__tape_release(cvis__tape *t, int id)
+{
+    if (!t->lean || id < 0 || id >= t->n_slots)
+        return;
+    slot *r = &t->slots[root_of(t, id)];
+    if (--r->refs == 0)
+        put_spare(t, r);
+}
+
 static cvis_status new_slot(cvis__tape *t, int *id)
 {
     CVIS_TRY(grow((void **)&t->slots, &t->slot_cap, t->n_slots + 1, sizeof(slot), "tape slots"));
@@ -110,6 +187,7 @@ static cvis_status new_slot(cvis__tape *t, int *id)
     s->entry = -1;
     s->requires_grad = 0;
     s->reached = 0;
+    s->refs = 1;
     *id = t->n_slots++;
     return CVIS_OK;
 }
@@ -126,7 +204,7 @@ cvis_status cvis__tape_leaf(cvis__tape *t, const cvis_tensor *x, int requires_gr
     int id;
     CVIS_TRY(new_slot(t, &id));
     slot *s = &t->slots[id];
-    cvis_status st = ensure(&s->buf, &s->cap, (size_t)x->size, "tape value");
+    cvis_status st = value_buffer(t, s, (size_t)x->size, "tape value");
     if (st != CVIS_OK) {
         t->n_slots--;
         return st;
@@ -170,9 +248,12 @@ cvis_status cvis__tape_push(cvis__tape *t, const cvis__op *op, const void *attr,
     slot *s = &t->slots[id];
     if (op->is_view) {
         s->alias = root_of(t, in[0]);
+        t->slots[s->alias].refs++;
+        if (t->lean)
+            put_spare(t, s);
         cvis__tensor_view_shape(&s->value, t->slots[in[0]].value.data, &os);
     } else {
-        cvis_status st = ensure(&s->buf, &s->cap, (size_t)n, "layer output");
+        cvis_status st = value_buffer(t, s, (size_t)n, "layer output");
         if (st != CVIS_OK) {
             t->n_slots--;
             return st;

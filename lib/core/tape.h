@@ -15,6 +15,15 @@ void cvis__tape_free(cvis__tape *t);
 /* Forgets slots and entries; keeps every buffer for reuse. */
 void cvis__tape_reset(cvis__tape *t);
 
+/* Lean tapes are for forward passes that no backward follows: a value
+ * released with cvis__tape_release gives its buffer back for later slots
+ * to reuse, so that memory holds only the values still to be read (as a
+ * framework's inference mode does).  Set before cvis__tape_reset. */
+void cvis__tape_set_lean(cvis__tape *t, int lean);
+/* Lean tapes: no later op reads this slot (the buffer is shared with its
+ * views, and goes back when they are released too).  Otherwise nothing. */
+void cvis__tape_release(cvis__tape *t, int slot);
+
 /* A leaf slot holding a copy of x. */
 cvis_status cvis__tape_leaf(cvis__tape *t, const cvis_tensor *x, int requires_grad, int *slot);
 /* Applies op to the input slots and params and records it; *slot receives

@@ -19,6 +19,9 @@ struct cvis_pass {
     int forwarded;      /* a forward has run since the last change */
     unsigned version;   /* the model's version at that forward */
     int backwarded;
+    int lean;           /* forward-only: values freed once read (cvis__pass_set_lean) */
+    int lean_run;       /* the last forward was lean */
+    int *last_use;      /* lean: per layer, the last needed layer reading it */
     cvis_tensor *wviews;   /* weight-gradient views, per layer and weight */
     int *wview_base;       /* index of a layer's first view */
     int edit_layer;        /* cvis__pass_set_edit */
@@ -42,10 +45,11 @@ cvis_status cvis__pass_new(const cvis_model *m, cvis_pass **out)
     p->edit_layer = -1;
     p->slot = cvis__calloc((size_t)n + 1, sizeof *p->slot);
     p->needed = cvis__calloc((size_t)n + 1, 1);
+    p->last_use = cvis__calloc((size_t)n + 1, sizeof *p->last_use);
     p->wviews = cvis__calloc((size_t)nw + 1, sizeof *p->wviews);
     p->wview_base = cvis__calloc((size_t)n + 1, sizeof *p->wview_base);
     cvis_status st = CVIS_OK;
-    if (!p->slot || !p->needed || !p->wviews || !p->wview_base)
+    if (!p->slot || !p->needed || !p->last_use || !p->wviews || !p->wview_base)
         st = cvis__fail(CVIS_E_NOMEM, "out of memory for a pass");
     else
         st = cvis__tape_new(&p->tape);
@@ -68,6 +72,7 @@ void cvis__pass_free(cvis_pass *p)
     cvis__tape_free(p->tape);
     cvis__free(p->slot);
     cvis__free(p->needed);
+    cvis__free(p->last_use);
     cvis__free(p->wviews);
     cvis__free(p->wview_base);
     cvis__free(p);
@@ -91,6 +96,7 @@ cvis_status cvis__pass_set(cvis_pass *p, cvis_pass_option key, int64_t value)
     switch (key) {
     case CVIS_PASS_LOGITS: p->logits = value != 0; break;
     case CVIS_PASS_WEIGHT_GRADS: p->weight_grads = value != 0; break;
+    case CVIS_PASS_FORWARD_ONLY: p->lean = value != 0; break;
     case CVIS_PASS_INPUT_GRAD: p->input_grad = value != 0; break;
     case CVIS_PASS_DROP_ACTIVATION:
     case CVIS_PASS_GRAD_LAYER: {
@@ -171,6 +177,35 @@ cvis_status cvis__check_input(const cvis_model *m, const cvis_tensor *x)
     return cvis__check_finite(x->data, x->size, "the input");
 }
 
+void cvis__pass_set_lean(cvis_pass *p, int lean)
+{
+    p->lean = lean != 0;
+    p->forwarded = 0;
+}
+
+/* Lean forward: for each needed layer, the last needed layer that reads
+ * it (n_layers for outputs, kept); for the input, *input_last. */
+static void plan_releases(cvis_pass *p, int *input_last)
+{
+    const cvis__graph *g = p->m->g;
+    *input_last = -1;
+    for (int i = 0; i < p->n_layers; i++)
+        p->last_use[i] = -1;
+    for (int j = 0; j < p->n_layers; j++) {
+        if (!p->needed[j])
+            continue;
+        for (int k = 0; k < g->layers[j].n_in; k++) {
+            int src = g->layers[j].in[k];
+            if (src == CVIS_INPUT)
+                *input_last = j;
+            else if (src >= 0)
+                p->last_use[src] = j;
+        }
+    }
+    for (int k = 0; k < p->m->n_out; k++)
+        p->last_use[p->m->out[k]] = p->n_layers;
+}
+
 cvis_status cvis__pass_forward(cvis_pass *p, const cvis_tensor *x)
 {
     const cvis_model *m = p->m;
@@ -183,6 +218,13 @@ cvis_status cvis__pass_forward(cvis_pass *p, const cvis_tensor *x)
     p->forwarded = 0;
     p->backwarded = 0;
     mark_needed(p);
+    /* lean only when nothing will be asked of the values but the outputs */
+    int lean = p->lean && !p->input_grad && !p->weight_grads && p->grad_layer < 0;
+    int input_last = -1;
+    if (lean)
+        plan_releases(p, &input_last);
+    p->lean_run = lean;
+    cvis__tape_set_lean(p->tape, lean);
     cvis__tape_reset(p->tape);
     CVIS_TRY(cvis__tape_leaf(p->tape, x, p->input_grad, &p->in_slot));
     for (int i = 0; i < p->n_layers; i++)
@@ -204,6 +246,19 @@ cvis_status cvis__pass_forward(cvis_pass *p, const cvis_tensor *x)
             cvis__tape_mark_grad(p->tape, p->slot[i]);
         if (i == p->edit_layer)
             p->edit(p->edit_ctx, (cvis_tensor *)cvis__tape_value(p->tape, p->slot[i]));
+        /* lean: values read for the last time give their buffers back
+         * (each once, even when a layer reads the same value twice) */
+        for (int k = 0; lean && k < l->n_in; k++) {
+            int src = l->in[k];
+            if (src == CVIS_INPUT && input_last == i) {
+                cvis__tape_release(p->tape, p->in_slot);
+                input_last = -1;
+            } else if (src >= 0 && p->last_use[src] == i) {
+                cvis__tape_release(p->tape, p->slot[src]);
+                p->last_use[src] = -1;
+                p->slot[src] = -1;
+            }
+        }
     }
     p->version = m->version;
     p->forwarded = 1;
@@ -248,6 +303,8 @@ cvis_status cvis__pass_backward(cvis_pass *p, int n, const cvis_tensor *const *d
     if (!fresh(p))
         return cvis__fail(CVIS_E_STATE, "the model's layers or outputs changed since the "
                                         "forward; run it again");
+    if (p->lean_run)
+        return cvis__fail(CVIS_E_STATE, "backward after a forward-only (lean) pass");
     if (n != p->m->n_out)
         return cvis__fail(CVIS_E_INVALID_ARG, "backward takes %d output gradients, not %d",
                           p->m->n_out, n);
@@ -384,6 +441,7 @@ CVIS_API cvis_status cvis_model_predict_all(const cvis_model *m, const cvis_tens
     cvis_pass *p;
     CVIS_TRY(cvis__pass_new(m, &p));
     p->input_grad = 0;
+    p->lean = 1; /* only the outputs are read */
     cvis_status st = cvis__pass_forward(p, x);
     int made = 0;
     for (; st == CVIS_OK && made < n_outs; made++)

@@ -15,6 +15,10 @@ void cvis__pass_set_relu_mode(cvis_pass *p, cvis__relu_mode mode);
  * or fn NULL: none.  A forward with an edit is not for backward. */
 typedef void (*cvis__pass_edit_fn)(void *ctx, cvis_tensor *value);
 void cvis__pass_set_edit(cvis_pass *p, int layer, cvis__pass_edit_fn fn, void *ctx);
+/* Forward-only passes (no input, layer or weight gradients): each layer's
+ * output is given back once no later layer reads it, so that only the
+ * model's outputs stay readable and memory holds the live values only. */
+void cvis__pass_set_lean(cvis_pass *p, int lean);
 cvis_status cvis__pass_forward(cvis_pass *p, const cvis_tensor *x);
 const cvis_tensor *cvis__pass_output(const cvis_pass *p, int k);
 const cvis_tensor *cvis__pass_layer_output(const cvis_pass *p, int layer);

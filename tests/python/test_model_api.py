@@ -74,3 +74,19 @@ def test_training_steps_lower_the_loss():
         assert p.input_grad() is None
         opt.step_model(m, p)
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_forward_only_pass_keeps_the_outputs_only():
+    """forward_only: the same outputs, bit for bit, as an ordinary pass;
+    the freed layers read None and backward is refused."""
+    rng = np.random.default_rng(1)
+    m = small_model()
+    m.init_weights(3)
+    x = rng.uniform(0, 1, (5, 6, 6, 2)).astype(np.float32)
+    full = cvis.Pass(m, input_grad=False)
+    lean = cvis.Pass(m, input_grad=False, forward_only=True)
+    assert np.array_equal(full.forward(x), lean.forward(x))
+    assert full.layer_output(0) is not None
+    assert lean.layer_output(0) is None
+    with pytest.raises(cvis.StateError):
+        lean.backward(np.ones((5, 4), np.float32))

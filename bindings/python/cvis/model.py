@@ -318,7 +318,7 @@ class Model:
 
 
 PASS_OPTIONS = {"logits": 0, "weight_grads": 1, "input_grad": 2, "drop_activation": 3,
-                "grad_layer": 4}
+                "grad_layer": 4, "forward_only": 5}
 
 
 class Pass:
