@@ -20,13 +20,17 @@
 enum { REFUSED_NONE = 0, REFUSED_LIMIT = 1, REFUSED_NOMEM = 2 };
 static _Thread_local int stb_refused;
 
+/* Zero-filled: on damaged input stb can read memory it never wrote (a
+ * progressive JPEG whose scan names a Huffman table that no DHT segment
+ * defined).  Zeroed, such reads decode the same every time instead of
+ * copying whatever the heap held into the pixels. */
 static void *stb_malloc(size_t n)
 {
     if (cvis__check_limit(n, "image buffer") != CVIS_OK) {
         stb_refused = REFUSED_LIMIT;
         return NULL;
     }
-    void *p = cvis__malloc(n);
+    void *p = cvis__calloc(1, n);
     if (!p)
         stb_refused = REFUSED_NOMEM;
     return p;

@@ -401,6 +401,43 @@ static void test_jpeg_huffman_overflow(void)
     }
 }
 
+/* Decodes after leaving `fill` bytes in freed heap blocks of many sizes. */
+static cvis_image *decode_on_dirty_heap(const uint8_t *d, size_t n, int fill)
+{
+    void *p[48];
+    for (int i = 0; i < 48; i++) {
+        size_t size = (size_t)64 << (i % 12);
+        p[i] = malloc(size);
+        if (p[i])
+            memset(p[i], fill, size);
+    }
+    for (int i = 0; i < 48; i++)
+        free(p[i]);
+    cvis_image *img = NULL;
+    return cvis_image_load_memory(d, (int64_t)n, &img) == CVIS_OK ? img : NULL;
+}
+
+/* A progressive JPEG whose second quantization table never arrives (its
+ * DQT marker turned into an APP6 segment): stb reads the table it never
+ * wrote.  The decoder's memory is zero-filled, so the pixels are the same
+ * whatever the heap held; with plain malloc they changed with it (and
+ * valgrind reported the reads). */
+static void test_undefined_tables_read_as_zero(void)
+{
+    uint8_t b[sizeof jpeg_progressive];
+    memcpy(b, jpeg_progressive, sizeof b);
+    CHECK(b[89] == 0xFF && b[90] == 0xDB);
+    b[90] = 0xE6;
+    cvis_image *a = decode_on_dirty_heap(b, sizeof b, 0xAA);
+    cvis_image *c = decode_on_dirty_heap(b, sizeof b, 0x55);
+    CHECK(a && c);
+    if (a && c)
+        CHECK(memcmp(cvis_image_data(a), cvis_image_data(c),
+                     (size_t)cvis_image_width(a) * (size_t)cvis_image_height(a) * 3) == 0);
+    cvis_image_free(a);
+    cvis_image_free(c);
+}
+
 static void test_hostile_headers(void)
 {
     uint8_t b[128];
@@ -714,6 +751,7 @@ TEST_MAIN({
     test_bad_files();
     test_hostile_headers();
     test_jpeg_huffman_overflow();
+    test_undefined_tables_read_as_zero();
     test_threads();
     test_resize();
     test_tensor_round_trip();
