@@ -81,7 +81,12 @@ EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 CFLAGS_APP := -std=c11 $(OPT) -g $(WARN) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude $(EXTRA_CFLAGS)
 APP_LDFLAGS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) -lcvis -lz -lm
 
-examples: $(EXAMPLES)
+examples: $(EXAMPLES) $(BUILD)/bin/cvis
+
+# The cvis command: public API only, like the examples; installed by make install.
+$(BUILD)/bin/cvis: tools/cvis.c $(SHARED) $(LIBOUT)/libcvis.so include/cvis.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_APP) $< -o $@ $(APP_LDFLAGS)
 
 $(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) $(SHARED) $(LIBOUT)/libcvis.so include/cvis.h
 	@mkdir -p $(dir $@)
@@ -147,6 +152,9 @@ install: all
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	$(PC_SED) pkgconfig/cvis.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/cvis.pc
 	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/cvis.pc
+	install -d $(DESTDIR)$(BINDIR)
+	$(CC) $(CFLAGS_APP) tools/cvis.c -o $(DESTDIR)$(BINDIR)/cvis -L$(LIBOUT) -Wl,-rpath,$(LIBDIR) \
+		-lcvis -lm
 
 clean:
 	rm -rf $(BUILD) lib/libcvis.so* lib/libcvis.a

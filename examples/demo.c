@@ -299,17 +299,7 @@ static void maximization(demo *d, int steps)
     cvis_score *s;
     check(cvis_score_categorical(1, &filter, &s), "score");
     cvis_explainer *e;
-    check(cvis_explainer_new(d->m, CVIS_METHOD_ACTIVATION_MAXIMIZATION, &e), "explainer");
-    check(cvis_explainer_set_int(e, CVIS_OPT_OUTPUT_LAYER, layer), "option");
-    check(cvis_explainer_set_int(e, CVIS_OPT_STEPS, steps), "option");
-    check(cvis_explainer_set_int(e, CVIS_OPT_JITTER, 16), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_ROTATE, 1), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_TV_WEIGHT, 1.0), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_NORM_WEIGHT, 0.3), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_NORM_P, 1), "option");
-    check(cvis_explainer_set_int(e, CVIS_OPT_OPTIMIZER, CVIS_OPTIMIZER_ADAM), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_LEARNING_RATE, 1.0), "option");
-    check(cvis_explainer_set_float(e, CVIS_OPT_BETA_1, 0.999), "option");
+    check(tutorial_maximization(d->m, layer, steps, &e), "explainer");
     check(cvis_explainer_set_float(e, CVIS_OPT_INPUT_MAX, 1.0), "option");
     am_progress prog = {d->quiet, 0, 0};
     check(cvis_explainer_set_progress(e, am_bar, &prog), "option");

@@ -1,6 +1,7 @@
 /* Trains the tutorial's network (Conv2D 8x7, 8x5, 8x3, Dense 128, Dense 3)
  * on the shapes dataset (examples/shapes.h) with libcvis's own autodiff and
- * Adam, and saves the weights as NPZ.
+ * Adam, and saves the weights as NPZ and the model as ONNX (the same path
+ * with .onnx).
  *
  *   train_shapes [-o WEIGHTS.npz] [--train N] [--test N] [--epochs E]
  *                [--batch B] [--lr LR] [--seed S] [--quiet]
@@ -172,8 +173,16 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     double acc = evaluate(m, test_seed, n_test, batch);
+    /* the weights as NPZ, and the whole model as ONNX beside them, for the
+     * cvis command and any other tool */
+    char onnx[4096];
+    size_t len = strlen(out);
+    if (len > 4 && !strcmp(out + len - 4, ".npz"))
+        len -= 4;
+    snprintf(onnx, sizeof onnx, "%.*s.onnx", (int)len, out);
     check(cvis_model_save_npz(m, out), out);
-    printf("saved %s\ntest accuracy: %.4f\n", out, acc);
+    check(cvis_model_save_onnx(m, onnx), onnx);
+    printf("saved %s and %s\ntest accuracy: %.4f\n", out, onnx, acc);
     free(order);
     free(labels);
     cvis_tensor_free(x);

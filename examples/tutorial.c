@@ -196,17 +196,7 @@ int main(int argc, char **argv)
         cvis_score *s;
         check(cvis_score_categorical(1, &filter, &s), "score");
         cvis_explainer *e;
-        check(cvis_explainer_new(m, CVIS_METHOD_ACTIVATION_MAXIMIZATION, &e), "explainer");
-        check(cvis_explainer_set_int(e, CVIS_OPT_OUTPUT_LAYER, 2), "layer");
-        check(cvis_explainer_set_int(e, CVIS_OPT_STEPS, steps), "steps");
-        check(cvis_explainer_set_int(e, CVIS_OPT_JITTER, 16), "jitter");
-        check(cvis_explainer_set_float(e, CVIS_OPT_ROTATE, 1), "rotate");
-        check(cvis_explainer_set_float(e, CVIS_OPT_TV_WEIGHT, 1.0), "tv");
-        check(cvis_explainer_set_float(e, CVIS_OPT_NORM_WEIGHT, 0.3), "norm");
-        check(cvis_explainer_set_float(e, CVIS_OPT_NORM_P, 1), "norm p");
-        check(cvis_explainer_set_int(e, CVIS_OPT_OPTIMIZER, CVIS_OPTIMIZER_ADAM), "optimizer");
-        check(cvis_explainer_set_float(e, CVIS_OPT_LEARNING_RATE, 1.0), "learning rate");
-        check(cvis_explainer_set_float(e, CVIS_OPT_BETA_1, 0.999), "beta");
+        check(tutorial_maximization(m, 2, steps, &e), "explainer");
         check(cvis_explainer_set_progress(e, progress, NULL), "progress");
         int nd;
         int64_t shape[CVIS_MAX_DIMS];

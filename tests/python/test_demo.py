@@ -17,15 +17,20 @@ def example(name):
 
 
 def test_reduced_demo(tmp_path):
-    weights = tmp_path / "w.npz"
-    out = subprocess.run([example("train_shapes"), "-o", str(weights), "--train", "96",
-                          "--test", "32", "--epochs", "1", "--quiet"],
-                         capture_output=True, text=True, check=True).stdout
-    assert re.search(r"test accuracy: [0-9.]+", out)
+    """make demo itself, with little training: it trains (the weights are
+    not cached in a fresh directory), then draws everything."""
     demo_dir = tmp_path / "demo"
-    out = subprocess.run([example("demo"), "-w", str(weights), "-o", str(demo_dir), "--steps",
-                          "3", "--pointing", "6"], capture_output=True, text=True,
-                         check=True).stdout
+    r = subprocess.run(["make", "--no-print-directory", "-C", ROOT, "demo", "BUILD=" + BUILD,
+                        "DEMO_DIR=" + str(demo_dir),
+                        "DEMO_TRAIN_ARGS=--train 96 --test 32 --quiet",
+                        "DEMO_ARGS=--steps 3 --pointing 6"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert re.search(r"test accuracy: [0-9.]+", out)
+    assert (demo_dir / "tutorial_model.npz").is_file()
+    assert (demo_dir / "tutorial_model.onnx").is_file()
+    assert re.search(r"make demo: \d+ s in all", out)
     assert "== Pointing game" in out
     for method in ("Vanilla saliency", "SmoothGrad", "Grad-CAM", "Grad-CAM++", "Score-CAM",
                    "Faster Score-CAM", "Layer-CAM"):
@@ -86,3 +91,33 @@ def test_activation_maximization_rises_tenfold_on_a_trained_model(tmp_path):
     assert scores[0] > 0 and scores[-1] >= 10 * scores[0], (scores[0], scores[-1])
     assert np.array_equal(image, again)
     assert image.min() >= 0 and image.max() <= 1
+
+
+def test_trained_model_is_saved_as_onnx_too(tmp_path):
+    """train_shapes writes the model as ONNX beside its NPZ weights; the cvis
+    command and the onnx checker open it, and it predicts what the NPZ
+    weights in the same architecture predict."""
+    weights = tmp_path / "w.npz"
+    subprocess.run([example("train_shapes"), "-o", str(weights), "--train", "32", "--test", "8",
+                    "--quiet"], capture_output=True, check=True)
+    onnx_path = tmp_path / "w.onnx"
+    out = subprocess.run([os.path.join(ROOT, BUILD, "bin", "cvis"), "layers", str(onnx_path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "input (128, 128, 3), 6 layers" in out
+    try:
+        import onnx
+        onnx.checker.check_model(onnx.load(str(onnx_path)))
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            raise
+    loaded = cvis.Model.load(str(onnx_path))
+    built = cvis.Model(128, 128, 3)
+    built.conv2d(8, 7, activation="relu")
+    built.conv2d(8, 5, activation="relu")
+    built.conv2d(8, 3, activation="relu")
+    built.flatten()
+    built.dense(128, activation="relu")
+    built.dense(3, activation="softmax")
+    built.load_weights(str(weights))
+    x = np.random.default_rng(0).uniform(0, 1, (2, 128, 128, 3)).astype(np.float32)
+    assert np.abs(loaded.predict(x) - built.predict(x)).max() < 1e-6

@@ -131,6 +131,19 @@ def test_install_layout(installed):
     assert pkg_config(installed, "--modversion") == [version]
 
 
+def test_the_command_is_installed(installed):
+    """make install puts the cvis command in BINDIR, linked to the installed
+    library (found here through LD_LIBRARY_PATH, as DESTDIR is not /)."""
+    exe = installed / "usr" / "bin" / "cvis"
+    assert exe.is_file() and os.access(exe, os.X_OK)
+    env = dict(os.environ, LD_LIBRARY_PATH=str(installed / "usr" / "lib"))
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=env,
+                         check=True).stdout
+    assert out.strip() == "cvis " + header_version()
+    rpath = subprocess.run(["readelf", "-d", str(exe)], capture_output=True, text=True).stdout
+    assert "/usr/lib" in rpath and "build" not in rpath
+
+
 def test_consumer_builds_with_pkg_config(installed, tmp_path):
     src = tmp_path / "app.c"
     src.write_text(CONSUMER)
