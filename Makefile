@@ -143,6 +143,46 @@ check-asan:
 		LDFLAGS="-fsanitize=address,undefined" c-tests
 	@BUILD=build/asan SANITIZED=1 bash tests/run_c.sh
 
+# ----------------------------------------------------------------- fuzzing
+# libFuzzer targets (tests/fuzz/fuzz_*.c) over a clang build of the library
+# with AddressSanitizer and UndefinedBehaviorSanitizer, kept under
+# build/fuzz.  `make fuzz FUZZ_SECONDS=N` runs each target for N seconds on
+# its corpus (build/fuzz/corpus/<target>, grown from the seeds that
+# tests/fuzz/make_seeds.* write and the regression inputs under
+# tests/fuzz/regressions).  A crash fails the run and leaves the input in
+# build/fuzz/crashes.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := onnx npz image model
+FUZZ_DIR := build/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_HEADERS := tests/fuzz/fuzz.h tests/fuzz/seed_models.h
+
+# Built by a clang sub-make (its STATIC is then build/fuzz/lib/libcvis.a).
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HEADERS) $(STATIC)
+	$(CC) $(CFLAGS_LIB) -Itests/fuzz -fsanitize=fuzzer $< -o $@ $(STATIC) $(LDLIBS)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_DIR) LIBOUT=$(FUZZ_DIR)/lib OPT=-O1 \
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" LDFLAGS="$(FUZZ_SAN)" \
+		$(FUZZ_BINS)
+
+# Seeds come from the normal build, from valid files (see make_seeds.c).
+$(FUZZ_DIR)/make_seeds: tests/fuzz/make_seeds.c $(FUZZ_HEADERS) tests/c/jpeg_samples.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TEST) -Itests/fuzz $< -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+$(FUZZ_DIR)/seeds/.done: $(FUZZ_DIR)/make_seeds tests/fuzz/make_seeds.py
+	rm -rf $(FUZZ_DIR)/seeds
+	$(FUZZ_DIR)/make_seeds $(FUZZ_DIR)/seeds
+	@if [ -n "$(PYTHON)" ]; then $(PYTHON) tests/fuzz/make_seeds.py $(FUZZ_DIR)/seeds; fi
+	touch $@
+
+fuzz-seeds: $(FUZZ_DIR)/seeds/.done
+
+fuzz: fuzz-build fuzz-seeds
+	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
+
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 include/cvis.h $(DESTDIR)$(INCLUDEDIR)/cvis.h
@@ -159,4 +199,5 @@ install: all
 clean:
 	rm -rf $(BUILD) lib/libcvis.so* lib/libcvis.a
 
-.PHONY: all examples c-tests check check-asan deps test-deps demo test install clean
+.PHONY: all examples c-tests check check-asan deps test-deps demo test install clean \
+	fuzz fuzz-build fuzz-seeds
