@@ -143,6 +143,17 @@ check-asan:
 		LDFLAGS="-fsanitize=address,undefined" c-tests
 	@BUILD=build/asan SANITIZED=1 bash tests/run_c.sh
 
+# The concurrency test (tests/c/test_threads.c) under ThreadSanitizer, on a
+# library built with it under build/tsan.  OpenBLAS's code is not
+# instrumented (its pthread calls are still seen by TSan).
+TSAN_TESTS ?= test_threads
+check-tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan LIBOUT=build/tsan/lib OPT="-O1" \
+		EXTRA_CFLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
+	@for t in $(TSAN_TESTS); do \
+		TSAN_OPTIONS="halt_on_error=1 exitcode=66 $(TSAN_OPTIONS)" build/tsan/tests/$$t || exit 1; done
+
 # ----------------------------------------------------------------- fuzzing
 # libFuzzer targets (tests/fuzz/fuzz_*.c) over a clang build of the library
 # with AddressSanitizer and UndefinedBehaviorSanitizer, kept under
@@ -200,4 +211,4 @@ clean:
 	rm -rf $(BUILD) lib/libcvis.so* lib/libcvis.a
 
 .PHONY: all examples c-tests check check-asan deps test-deps demo test install clean \
-	fuzz fuzz-build fuzz-seeds
+	fuzz fuzz-build fuzz-seeds check-tsan
