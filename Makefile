@@ -143,6 +143,11 @@ check-asan:
 		LDFLAGS="-fsanitize=address,undefined" c-tests
 	@BUILD=build/asan SANITIZED=1 bash tests/run_c.sh
 
+# The C tests, the examples and the cvis command under valgrind memcheck:
+# zero errors and zero definite or indirect leaks (tests/valgrind.sh).
+check-valgrind: all c-tests
+	@BUILD=$(BUILD) bash tests/valgrind.sh
+
 # The concurrency test (tests/c/test_threads.c) under ThreadSanitizer, on a
 # library built with it under build/tsan.  OpenBLAS's code is not
 # instrumented (its pthread calls are still seen by TSan).
@@ -153,6 +158,24 @@ check-tsan:
 		LDFLAGS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
 	@for t in $(TSAN_TESTS); do \
 		TSAN_OPTIONS="halt_on_error=1 exitcode=66 $(TSAN_OPTIONS)" build/tsan/tests/$$t || exit 1; done
+
+# -------------------------------------------------------------------- ABI
+# abi/libcvis.abi is the baseline of the 1.x ABI, written by abidw with
+# source locations (abidiff needs them to see layout changes).  abi-check
+# compares the built library with it (additions allowed, anything else
+# fails) and checks exports, SONAME and the header (abi/check.sh);
+# abi-fixture shows that a changed signature is caught (abi/fixture.sh).
+# Write a new baseline only when the ABI may change: a new major version,
+# or a minor one that added functions (see docs/abi.md).
+ABI_BASELINE := abi/libcvis.abi
+abi-baseline: $(SHARED)
+	abidw --headers-dir include --out-file $(ABI_BASELINE) $(SHARED)
+
+abi-check: $(SHARED)
+	@bash abi/check.sh $(SHARED) $(ABI_BASELINE) include $(VERSION_MAJOR)
+
+abi-fixture: $(SHARED)
+	@bash abi/fixture.sh $(BUILD) $(abspath $(ABI_BASELINE)) $(VERSION_MAJOR) $(VERSION)
 
 # ----------------------------------------------------------------- fuzzing
 # libFuzzer targets (tests/fuzz/fuzz_*.c) over a clang build of the library
@@ -211,4 +234,5 @@ clean:
 	rm -rf $(BUILD) lib/libcvis.so* lib/libcvis.a
 
 .PHONY: all examples c-tests check check-asan deps test-deps demo test install clean \
-	fuzz fuzz-build fuzz-seeds check-tsan
+	fuzz fuzz-build fuzz-seeds check-tsan check-valgrind \
+	abi-baseline abi-check abi-fixture
