@@ -140,13 +140,13 @@ check: all c-tests
 check-asan:
 	$(MAKE) BUILD=build/asan LIBOUT=build/asan/lib OPT="-O1" \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" c-tests
+		LDFLAGS="-fsanitize=address,undefined" c-tests fuzz-replay
 	@BUILD=build/asan SANITIZED=1 bash tests/run_c.sh
 
 # The C tests, the examples and the cvis command under valgrind memcheck:
 # zero errors and zero definite or indirect leaks (tests/valgrind.sh).
 check-valgrind: all c-tests
-	@BUILD=$(BUILD) bash tests/valgrind.sh
+	@BUILD=$(BUILD) VALGRIND_SKIP="$(VALGRIND_SKIP)" bash tests/valgrind.sh
 
 # The concurrency test (tests/c/test_threads.c) under ThreadSanitizer, on a
 # library built with it under build/tsan.  OpenBLAS's code is not
@@ -214,6 +214,19 @@ $(FUZZ_DIR)/seeds/.done: $(FUZZ_DIR)/make_seeds tests/fuzz/make_seeds.py
 
 fuzz-seeds: $(FUZZ_DIR)/seeds/.done
 
+# The targets without libFuzzer (tests/fuzz/replay.c) in the current build,
+# replaying the regression inputs and, when they exist, the seeds.
+FUZZ_REPLAY := $(FUZZ_TARGETS:%=$(BUILD)/fuzz-replay/fuzz_%)
+$(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HEADERS) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TEST) -Itests/fuzz $< tests/fuzz/replay.c -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@for t in $(FUZZ_TARGETS); do \
+		kind=$$t; [ $$t = model ] && kind=onnx; \
+		$(BUILD)/fuzz-replay/fuzz_$$t tests/fuzz/regressions/$$t $(FUZZ_DIR)/seeds/$$kind || exit 1; \
+	done
+
 fuzz: fuzz-build fuzz-seeds
 	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
 
@@ -235,4 +248,4 @@ clean:
 
 .PHONY: all examples c-tests check check-asan deps test-deps demo test install clean \
 	fuzz fuzz-build fuzz-seeds check-tsan check-valgrind \
-	abi-baseline abi-check abi-fixture
+	abi-baseline abi-check abi-fixture fuzz-replay
