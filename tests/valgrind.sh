@@ -4,12 +4,13 @@
 # `make check-valgrind` on the normal (uninstrumented) build.  The examples
 # and the command run with reduced sizes; the C tests run as they are
 # (VALGRIND_TESTS, a list of test names, restricts them; VALGRIND_SKIP
-# leaves some out).
+# leaves some out; VALGRIND_ONLY_TESTS=1 runs no example; VALGRIND_OUT is
+# where logs go, $BUILD/valgrind by default).
 # Prints one line per program and the time taken; exit status: the number
 # of programs that failed.
 set -u
 BUILD=${BUILD:-build}
-out=$BUILD/valgrind
+out=${VALGRIND_OUT:-$BUILD/valgrind}
 rm -rf "$out"
 mkdir -p "$out"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
@@ -41,6 +42,11 @@ for t in $tests; do
     case " ${VALGRIND_SKIP:-} " in *" $t "*) echo "valgrind: $t skipped"; continue ;; esac
     run "$t" "$BUILD/tests/$t"
 done
+
+if [ "${VALGRIND_ONLY_TESTS:-0}" = 1 ]; then
+    echo "valgrind: $runs programs, $fails failed, $(( $(date +%s) - start )) s"
+    exit $fails
+fi
 
 ex=$BUILD/examples
 cvis=$BUILD/bin/cvis
