@@ -737,6 +737,49 @@ static void test_new_and_accessors(void)
     cvis_image_free(img);
 }
 
+/* An empty IDAT chunk before the one with data (found by fuzz_image): stb
+ * formed a pointer from its still-NULL data buffer (NULL + 0), undefined
+ * behaviour that clang's UBSan stops on (`make fuzz` replays the fuzzer's
+ * input, tests/fuzz/regressions/image).  Empty data chunks carry nothing:
+ * the image decodes exactly as without them.  A file that starts with an
+ * empty IDAT instead of IHDR stays refused. */
+static void test_png_empty_data_chunk_first(void)
+{
+    cvis_image *img = NULL, *plain = NULL;
+    CHECK_OK(cvis_image_new(7, 5, 3, &img));
+    for (int i = 0; i < 7 * 5 * 3; i++)
+        cvis_image_data(img)[i] = (uint8_t)(i * 13);
+    CHECK_OK(cvis_image_save_png(img, path_of("idat.png")));
+    cvis_image_free(img);
+    img = NULL;
+    size_t n = 0;
+    uint8_t *png = read_bytes("idat.png", &n);
+    CHECK(png && n > 33 && memcmp(png + 12, "IHDR", 4) == 0);
+    if (!png || n <= 33)
+        return;
+    CHECK_OK(cvis_image_load_memory(png, (int64_t)n, &plain));
+    /* length 0, "IDAT", the CRC of "IDAT" */
+    static const uint8_t empty_idat[12] = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xaf, 0x06, 0x1e};
+    uint8_t *damaged = malloc(n + 24);
+    memcpy(damaged, png, 33); /* signature and IHDR */
+    memcpy(damaged + 33, empty_idat, 12);
+    memcpy(damaged + 45, empty_idat, 12);
+    memcpy(damaged + 57, png + 33, n - 33);
+    CHECK_OK(cvis_image_load_memory(damaged, (int64_t)n + 24, &img));
+    CHECK(img && plain && cvis_image_width(img) == 7 && cvis_image_height(img) == 5 &&
+          memcmp(cvis_image_data(img), cvis_image_data(plain), 7 * 5 * 3) == 0);
+    cvis_image_free(img);
+    img = NULL;
+    memcpy(damaged, png, 8);
+    memcpy(damaged + 8, empty_idat, 12);
+    memcpy(damaged + 20, png + 8, n - 8);
+    CHECK_STATUS(cvis_image_load_memory(damaged, (int64_t)n + 12, &img), CVIS_E_FORMAT);
+    CHECK(img == NULL);
+    free(damaged);
+    free(png);
+    cvis_image_free(plain);
+}
+
 TEST_MAIN({
     snprintf(dir, sizeof dir, "/tmp/cvis_images_XXXXXX");
     if (!mkdtemp(dir)) {
@@ -752,6 +795,7 @@ TEST_MAIN({
     test_hostile_headers();
     test_jpeg_huffman_overflow();
     test_undefined_tables_read_as_zero();
+    test_png_empty_data_chunk_first();
     test_threads();
     test_resize();
     test_tensor_round_trip();
