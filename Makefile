@@ -146,7 +146,7 @@ check-asan:
 # The C tests, the examples and the cvis command under valgrind memcheck:
 # zero errors and zero definite or indirect leaks (tests/valgrind.sh).
 check-valgrind: all c-tests
-	@BUILD=$(BUILD) VALGRIND_SKIP="$(VALGRIND_SKIP)" bash tests/valgrind.sh
+	@BUILD=$(BUILD) VALGRIND_SKIP="$(VALGRIND_SKIP)" VALGRIND_QUICK="$(VALGRIND_QUICK)" bash tests/valgrind.sh
 
 # The concurrency test (tests/c/test_threads.c) under ThreadSanitizer, on a
 # library built with it under build/tsan.  OpenBLAS's code is not
