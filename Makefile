@@ -166,8 +166,95 @@ check: all c-tests
 check-asan:
 	$(MAKE) BUILD=build/asan LIBOUT=build/asan/lib OPT="-O1" \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" c-tests
+		LDFLAGS="-fsanitize=address,undefined" c-tests fuzz-replay
 	@BUILD=build/asan SANITIZED=1 bash tests/run_c.sh
+
+# The C tests, the examples and the cvis command under valgrind memcheck:
+# zero errors and zero definite or indirect leaks (tests/valgrind.sh).
+check-valgrind: all c-tests
+	@BUILD=$(BUILD) VALGRIND_SKIP="$(VALGRIND_SKIP)" VALGRIND_QUICK="$(VALGRIND_QUICK)" bash tests/valgrind.sh
+
+# The concurrency test (tests/c/test_threads.c) under ThreadSanitizer, on a
+# library built with it under build/tsan.  OpenBLAS's code is not
+# instrumented (its pthread calls are still seen by TSan).
+TSAN_TESTS ?= test_threads
+check-tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan LIBOUT=build/tsan/lib OPT="-O1" \
+		EXTRA_CFLAGS="-fsanitize=thread -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%)
+	@for t in $(TSAN_TESTS); do \
+		TSAN_OPTIONS="halt_on_error=1 exitcode=66 $(TSAN_OPTIONS)" build/tsan/tests/$$t || exit 1; done
+
+# -------------------------------------------------------------------- ABI
+# abi/libcvis.abi is the baseline of the 1.x ABI, written by abidw with
+# source locations (abidiff needs them to see layout changes).  abi-check
+# compares the built library with it (additions allowed, anything else
+# fails) and checks exports, SONAME and the header (abi/check.sh);
+# abi-fixture shows that a changed signature is caught (abi/fixture.sh).
+# Write a new baseline only when the ABI may change: a new major version,
+# or a minor one that added functions (see docs/abi.md).
+ABI_BASELINE := abi/libcvis.abi
+abi-baseline: $(SHARED)
+	abidw --headers-dir include --out-file $(ABI_BASELINE) $(SHARED)
+
+abi-check: $(SHARED)
+	@bash abi/check.sh $(SHARED) $(ABI_BASELINE) include $(VERSION_MAJOR)
+
+abi-fixture: $(SHARED)
+	@bash abi/fixture.sh $(BUILD) $(abspath $(ABI_BASELINE)) $(VERSION_MAJOR) $(VERSION)
+
+# ----------------------------------------------------------------- fuzzing
+# libFuzzer targets (tests/fuzz/fuzz_*.c) over a clang build of the library
+# with AddressSanitizer and UndefinedBehaviorSanitizer, kept under
+# build/fuzz.  `make fuzz FUZZ_SECONDS=N` runs each target for N seconds on
+# its corpus (build/fuzz/corpus/<target>, grown from the seeds that
+# tests/fuzz/make_seeds.* write and the regression inputs under
+# tests/fuzz/regressions).  A crash fails the run and leaves the input in
+# build/fuzz/crashes.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := onnx npz image model
+FUZZ_DIR := build/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_HEADERS := tests/fuzz/fuzz.h tests/fuzz/seed_models.h
+
+# Built by a clang sub-make (its STATIC is then build/fuzz/lib/libcvis.a).
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HEADERS) $(STATIC)
+	$(CC) $(CFLAGS_LIB) -Itests/fuzz -fsanitize=fuzzer $< -o $@ $(STATIC) $(LDLIBS)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_DIR) LIBOUT=$(FUZZ_DIR)/lib OPT=-O1 \
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" LDFLAGS="$(FUZZ_SAN)" \
+		$(FUZZ_BINS)
+
+# Seeds come from the normal build, from valid files (see make_seeds.c).
+$(FUZZ_DIR)/make_seeds: tests/fuzz/make_seeds.c $(FUZZ_HEADERS) tests/c/jpeg_samples.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TEST) -Itests/fuzz $< -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+$(FUZZ_DIR)/seeds/.done: $(FUZZ_DIR)/make_seeds tests/fuzz/make_seeds.py
+	rm -rf $(FUZZ_DIR)/seeds
+	$(FUZZ_DIR)/make_seeds $(FUZZ_DIR)/seeds
+	@if [ -n "$(PYTHON)" ]; then $(PYTHON) tests/fuzz/make_seeds.py $(FUZZ_DIR)/seeds; fi
+	touch $@
+
+fuzz-seeds: $(FUZZ_DIR)/seeds/.done
+
+# The targets without libFuzzer (tests/fuzz/replay.c) in the current build,
+# replaying the regression inputs and, when they exist, the seeds.
+FUZZ_REPLAY := $(FUZZ_TARGETS:%=$(BUILD)/fuzz-replay/fuzz_%)
+$(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_HEADERS) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TEST) -Itests/fuzz $< tests/fuzz/replay.c -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@for t in $(FUZZ_TARGETS); do \
+		kind=$$t; [ $$t = model ] && kind=onnx; \
+		$(BUILD)/fuzz-replay/fuzz_$$t tests/fuzz/regressions/$$t $(FUZZ_DIR)/seeds/$$kind || exit 1; \
+	done
+
+fuzz: fuzz-build fuzz-seeds
+	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
@@ -185,4 +272,6 @@ install: all
 clean:
 	rm -rf $(BUILD) lib/libcvis.so* lib/libcvis.a
 
-.PHONY: all examples c-tests check check-asan deps test-deps demo compare test install clean bench
+.PHONY: all examples c-tests check check-asan deps test-deps demo compare test install clean bench \
+	fuzz fuzz-build fuzz-seeds check-tsan check-valgrind \
+	abi-baseline abi-check abi-fixture fuzz-replay

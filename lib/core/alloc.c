@@ -12,6 +12,7 @@
 static _Atomic uint64_t alloc_limit = DEFAULT_LIMIT;
 static _Atomic int64_t fail_after = 0;  /* 0: never fail */
 static _Atomic int64_t attempts = 0;
+static _Atomic uint64_t largest = 0;
 
 CVIS_API cvis_status cvis_set_alloc_limit(uint64_t bytes)
 {
@@ -27,7 +28,20 @@ CVIS_API uint64_t cvis_get_alloc_limit(void)
 void cvis__alloc_fail_after(int64_t n)
 {
     atomic_store(&attempts, 0);
+    atomic_store(&largest, 0);
     atomic_store(&fail_after, n);
+}
+
+uint64_t cvis__alloc_largest(void)
+{
+    return atomic_load(&largest);
+}
+
+static void note_request(uint64_t bytes)
+{
+    uint64_t seen = atomic_load(&largest);
+    while (bytes > seen && !atomic_compare_exchange_weak(&largest, &seen, bytes))
+        ;
 }
 
 int64_t cvis__alloc_attempts(void)
@@ -65,6 +79,7 @@ cvis_status cvis__mul_size(int64_t a, int64_t b, const char *what, int64_t *out)
 
 void *cvis__malloc(size_t bytes)
 {
+    note_request(bytes);
     if (injected_failure())
         return NULL;
     return malloc(bytes ? bytes : 1);
@@ -72,6 +87,7 @@ void *cvis__malloc(size_t bytes)
 
 void *cvis__calloc(size_t n, size_t size)
 {
+    note_request(size && n > UINT64_MAX / size ? UINT64_MAX : (uint64_t)n * size);
     if (injected_failure())
         return NULL;
     return calloc(n ? n : 1, size ? size : 1);
@@ -109,6 +125,7 @@ cvis_status cvis__alloc_zero(size_t bytes, const char *what, void **out)
 cvis_status cvis__realloc(void *p, size_t bytes, const char *what, void **out)
 {
     CVIS_TRY(cvis__check_limit(bytes, what));
+    note_request(bytes);
     if (injected_failure())
         return cvis__fail(CVIS_E_NOMEM, "out of memory allocating %zu bytes for %s", bytes, what);
     void *q = realloc(p, bytes ? bytes : 1);

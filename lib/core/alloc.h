@@ -33,5 +33,8 @@ cvis_status cvis__check_limit(uint64_t bytes, const char *what);
  * 0 disables.  Returns how many allocations were attempted since set. */
 void cvis__alloc_fail_after(int64_t n);
 int64_t cvis__alloc_attempts(void);
+/* Test hook: the largest request made since cvis__alloc_fail_after (what
+ * shows that an oversized declaration was refused before allocating). */
+uint64_t cvis__alloc_largest(void);
 
 #endif

@@ -8,7 +8,7 @@ typedef float v8f __attribute__((vector_size(32)));
 
 /* v8f values only live inside these static functions, so the ABI note
  * about passing AVX vectors without AVX does not concern any caller. */
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__GNUC__) /* clang too: it reads GCC pragmas and has -Wpsabi */
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 

@@ -225,21 +225,16 @@ static cvis_status match_weights(const cvis__graph *g, const cvis__npz *z, weigh
     return CVIS_OK;
 }
 
-CVIS_API cvis_status cvis_model_load_npz(cvis_model *m, const char *path)
+cvis_status cvis__model_load_npz_mem(cvis_model *m, const void *data, size_t size)
 {
-    CVIS_CHECK_ARG(m && path, "model or path is NULL");
-    void *data;
-    size_t size;
-    CVIS_TRY(cvis__file_read(path, &data, &size));
+    CVIS_CHECK_ARG(m && (data || !size), "model or data is NULL");
     cvis__npz z;
-    cvis_status st = cvis__npz_read_mem(data, size, &z);
-    cvis__free(data);
-    if (st != CVIS_OK)
-        return cvis__wrap_error(st, "loading weights from %s", path);
+    CVIS_TRY(cvis__npz_read_mem(data, size, &z));
     const cvis__graph *g = m->g;
     weight_map map = {0, NULL};
     for (int l = 0; l < g->n_layers; l++)
         map.n += g->layers[l].n_w;
+    cvis_status st = CVIS_OK;
     map.array = cvis__calloc(map.n ? (size_t)map.n : 1, sizeof *map.array);
     if (!map.array)
         st = cvis__fail(CVIS_E_NOMEM, "out of memory loading weights");
@@ -258,6 +253,17 @@ CVIS_API cvis_status cvis_model_load_npz(cvis_model *m, const char *path)
     }
     cvis__free(map.array);
     cvis__npz_release(&z);
+    return st;
+}
+
+CVIS_API cvis_status cvis_model_load_npz(cvis_model *m, const char *path)
+{
+    CVIS_CHECK_ARG(m && path, "model or path is NULL");
+    void *data;
+    size_t size;
+    CVIS_TRY(cvis__file_read(path, &data, &size));
+    cvis_status st = cvis__model_load_npz_mem(m, data, size);
+    cvis__free(data);
     if (st != CVIS_OK)
         return cvis__wrap_error(st, "loading weights from %s", path);
     return CVIS_OK;

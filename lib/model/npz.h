@@ -26,6 +26,9 @@ typedef struct cvis__npz {
 cvis_status cvis__npz_read_mem(const void *data, size_t size, cvis__npz *out);
 void cvis__npz_release(cvis__npz *z);
 
+/* cvis_model_load_npz from an archive in memory (all or nothing). */
+cvis_status cvis__model_load_npz_mem(cvis_model *m, const void *data, size_t size);
+
 /* Appends value as member "<key>.npy" (.npy 1.0, little-endian float32,
  * C order, deflated). */
 cvis_status cvis__npz_write_array(cvis__zip_writer *w, const char *key, const cvis_tensor *value);

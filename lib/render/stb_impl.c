@@ -20,13 +20,17 @@
 enum { REFUSED_NONE = 0, REFUSED_LIMIT = 1, REFUSED_NOMEM = 2 };
 static _Thread_local int stb_refused;
 
+/* Zero-filled: on damaged input stb can read memory it never wrote (a
+ * progressive JPEG whose scan names a Huffman table that no DHT segment
+ * defined).  Zeroed, such reads decode the same every time instead of
+ * copying whatever the heap held into the pixels. */
 static void *stb_malloc(size_t n)
 {
     if (cvis__check_limit(n, "image buffer") != CVIS_OK) {
         stb_refused = REFUSED_LIMIT;
         return NULL;
     }
-    void *p = cvis__malloc(n);
+    void *p = cvis__calloc(1, n);
     if (!p)
         stb_refused = REFUSED_NOMEM;
     return p;
@@ -257,6 +261,50 @@ static int probe_header(const uint8_t *data, int len, int *w, int *h, int *comp,
     return ok;
 }
 
+/* stb points into its buffer of PNG data before it has one when the first
+ * IDAT chunk is empty (NULL + 0: undefined behaviour, which UBSan stops
+ * on; found by fuzz_image).  An empty IDAT chunk carries nothing, so the
+ * empty ones before the first with data are left out of a copy that
+ * decodes to the same image.  *copy stays NULL when there are none. */
+static cvis_status png_without_leading_empty_idat(const uint8_t *d, size_t len, uint8_t **copy,
+                                                  size_t *copy_len)
+{
+    static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    *copy = NULL;
+    if (len < 8 || memcmp(d, signature, 8) != 0)
+        return CVIS_OK;
+    size_t drop = 0, end = 8; /* bytes to leave out; where the scan stopped */
+    for (size_t pos = 8; pos + 12 <= len;) {
+        uint64_t n = (uint64_t)d[pos] << 24 | (uint64_t)d[pos + 1] << 16 |
+                     (uint64_t)d[pos + 2] << 8 | d[pos + 3];
+        int idat = memcmp(d + pos + 4, "IDAT", 4) == 0;
+        if (n > len - pos - 12 || (idat && n > 0) || memcmp(d + pos + 4, "IEND", 4) == 0)
+            break;
+        drop += idat && pos > 8 ? 12 : 0; /* a first chunk that is not IHDR stays refused */
+        pos += 12 + (size_t)n;
+        end = pos;
+    }
+    if (drop == 0)
+        return CVIS_OK;
+    uint8_t *out = NULL;
+    CVIS_TRY(cvis__alloc(len - drop, "PNG data", (void **)&out));
+    size_t at = 8;
+    memcpy(out, d, 8);
+    for (size_t pos = 8; pos < end;) {
+        size_t n = (size_t)d[pos] << 24 | (size_t)d[pos + 1] << 16 | (size_t)d[pos + 2] << 8 |
+                   d[pos + 3];
+        if (pos == 8 || memcmp(d + pos + 4, "IDAT", 4) != 0) {
+            memcpy(out + at, d + pos, 12 + n);
+            at += 12 + n;
+        }
+        pos += 12 + n;
+    }
+    memcpy(out + at, d + end, len - end);
+    *copy = out;
+    *copy_len = len - drop;
+    return CVIS_OK;
+}
+
 cvis_status cvis__stb_decode(const uint8_t *data, size_t len, int channels, int *width,
                              int *height, uint8_t **pixels)
 {
@@ -294,7 +342,12 @@ cvis_status cvis__stb_decode(const uint8_t *data, size_t len, int channels, int 
     stb_refused = REFUSED_NONE;
     stbi__g_failure_reason = NULL;
     int w2 = 0, h2 = 0, comp2 = 0;
-    uint8_t *p = stbi_load_from_memory(data, (int)len, &w2, &h2, &comp2, channels);
+    uint8_t *png = NULL;
+    size_t png_len = 0;
+    CVIS_TRY(png_without_leading_empty_idat(data, len, &png, &png_len));
+    uint8_t *p = png ? stbi_load_from_memory(png, (int)png_len, &w2, &h2, &comp2, channels)
+                     : stbi_load_from_memory(data, (int)len, &w2, &h2, &comp2, channels);
+    cvis__free(png);
     if (!p) {
         if (stb_refused != REFUSED_NONE)
             return refused_status("decoding image");

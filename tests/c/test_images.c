@@ -321,7 +321,11 @@ static void test_bad_files(void)
         free(b);
     }
 
-    /* Random bytes, and random damage to each valid file. */
+    /* Random bytes, and random damage to each valid file.  Damage often
+     * declares a large canvas (a 20-byte GIF can ask for 65535 x 8000
+     * pixels, which the decoder clears); those are refused under a small
+     * limit, as an application that reads small images would set it. */
+    CHECK_OK(cvis_set_alloc_limit(64 << 20));
     cvis__rng rng;
     cvis__rng_seed(&rng, 12345);
     int unsafe = 0;
@@ -356,6 +360,7 @@ static void test_bad_files(void)
         free(m);
         free(b);
     }
+    CHECK_OK(cvis_set_alloc_limit(0));
     CHECK(unsafe == 0);
 }
 
@@ -394,6 +399,43 @@ static void test_jpeg_huffman_overflow(void)
         memset(b + p + 5, 0xFF, 16);
         CHECK(decode_is_safe(b, sizeof b, NULL));
     }
+}
+
+/* Decodes after leaving `fill` bytes in freed heap blocks of many sizes. */
+static cvis_image *decode_on_dirty_heap(const uint8_t *d, size_t n, int fill)
+{
+    void *p[48];
+    for (int i = 0; i < 48; i++) {
+        size_t size = (size_t)64 << (i % 12);
+        p[i] = malloc(size);
+        if (p[i])
+            memset(p[i], fill, size);
+    }
+    for (int i = 0; i < 48; i++)
+        free(p[i]);
+    cvis_image *img = NULL;
+    return cvis_image_load_memory(d, (int64_t)n, &img) == CVIS_OK ? img : NULL;
+}
+
+/* A progressive JPEG whose second quantization table never arrives (its
+ * DQT marker turned into an APP6 segment): stb reads the table it never
+ * wrote.  The decoder's memory is zero-filled, so the pixels are the same
+ * whatever the heap held; with plain malloc they changed with it (and
+ * valgrind reported the reads). */
+static void test_undefined_tables_read_as_zero(void)
+{
+    uint8_t b[sizeof jpeg_progressive];
+    memcpy(b, jpeg_progressive, sizeof b);
+    CHECK(b[89] == 0xFF && b[90] == 0xDB);
+    b[90] = 0xE6;
+    cvis_image *a = decode_on_dirty_heap(b, sizeof b, 0xAA);
+    cvis_image *c = decode_on_dirty_heap(b, sizeof b, 0x55);
+    CHECK(a && c);
+    if (a && c)
+        CHECK(memcmp(cvis_image_data(a), cvis_image_data(c),
+                     (size_t)cvis_image_width(a) * (size_t)cvis_image_height(a) * 3) == 0);
+    cvis_image_free(a);
+    cvis_image_free(c);
 }
 
 static void test_hostile_headers(void)
@@ -695,6 +737,49 @@ static void test_new_and_accessors(void)
     cvis_image_free(img);
 }
 
+/* An empty IDAT chunk before the one with data (found by fuzz_image): stb
+ * formed a pointer from its still-NULL data buffer (NULL + 0), undefined
+ * behaviour that clang's UBSan stops on (`make fuzz` replays the fuzzer's
+ * input, tests/fuzz/regressions/image).  Empty data chunks carry nothing:
+ * the image decodes exactly as without them.  A file that starts with an
+ * empty IDAT instead of IHDR stays refused. */
+static void test_png_empty_data_chunk_first(void)
+{
+    cvis_image *img = NULL, *plain = NULL;
+    CHECK_OK(cvis_image_new(7, 5, 3, &img));
+    for (int i = 0; i < 7 * 5 * 3; i++)
+        cvis_image_data(img)[i] = (uint8_t)(i * 13);
+    CHECK_OK(cvis_image_save_png(img, path_of("idat.png")));
+    cvis_image_free(img);
+    img = NULL;
+    size_t n = 0;
+    uint8_t *png = read_bytes("idat.png", &n);
+    CHECK(png && n > 33 && memcmp(png + 12, "IHDR", 4) == 0);
+    if (!png || n <= 33)
+        return;
+    CHECK_OK(cvis_image_load_memory(png, (int64_t)n, &plain));
+    /* length 0, "IDAT", the CRC of "IDAT" */
+    static const uint8_t empty_idat[12] = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xaf, 0x06, 0x1e};
+    uint8_t *damaged = malloc(n + 24);
+    memcpy(damaged, png, 33); /* signature and IHDR */
+    memcpy(damaged + 33, empty_idat, 12);
+    memcpy(damaged + 45, empty_idat, 12);
+    memcpy(damaged + 57, png + 33, n - 33);
+    CHECK_OK(cvis_image_load_memory(damaged, (int64_t)n + 24, &img));
+    CHECK(img && plain && cvis_image_width(img) == 7 && cvis_image_height(img) == 5 &&
+          memcmp(cvis_image_data(img), cvis_image_data(plain), 7 * 5 * 3) == 0);
+    cvis_image_free(img);
+    img = NULL;
+    memcpy(damaged, png, 8);
+    memcpy(damaged + 8, empty_idat, 12);
+    memcpy(damaged + 20, png + 8, n - 8);
+    CHECK_STATUS(cvis_image_load_memory(damaged, (int64_t)n + 12, &img), CVIS_E_FORMAT);
+    CHECK(img == NULL);
+    free(damaged);
+    free(png);
+    cvis_image_free(plain);
+}
+
 TEST_MAIN({
     snprintf(dir, sizeof dir, "/tmp/cvis_images_XXXXXX");
     if (!mkdtemp(dir)) {
@@ -709,6 +794,8 @@ TEST_MAIN({
     test_bad_files();
     test_hostile_headers();
     test_jpeg_huffman_overflow();
+    test_undefined_tables_read_as_zero();
+    test_png_empty_data_chunk_first();
     test_threads();
     test_resize();
     test_tensor_round_trip();
