@@ -20,36 +20,13 @@
 #include <time.h>
 
 #include "cvis.h"
+#define EXAMPLE_NAME "compare"
+#include "example.h"
 #include "fashion.h"
 #include "shapes.h"
 #include "tutorial_model.h"
 
 #define SHAPES_TEST_SEED 1002 /* train_shapes's test images for its default seed */
-
-static void check(cvis_status st, const char *what)
-{
-    if (st != CVIS_OK) {
-        fprintf(stderr, "compare: %s: %s\n", what, cvis_last_error());
-        exit(1);
-    }
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "compare: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 typedef struct row {
     cvis_method method; /* -1: a random map, the floor every method must beat */

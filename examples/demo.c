@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "cvis.h"
+#define EXAMPLE_NAME "demo"
+#include "example.h"
 #include "shapes.h"
 #include "tutorial_model.h"
 
@@ -26,21 +28,6 @@ typedef struct demo {
     cvis_report *report;
     int quiet;
 } demo;
-
-static void check(cvis_status st, const char *what)
-{
-    if (st != CVIS_OK) {
-        fprintf(stderr, "demo: %s: %s\n", what, cvis_last_error());
-        exit(1);
-    }
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* Saves a picture, adds it to the report with its caption, frees it. */
 static void picture(demo *d, cvis_image *img, const char *file, const char *caption)

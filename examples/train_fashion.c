@@ -20,32 +20,9 @@
 #include <time.h>
 
 #include "cvis.h"
+#define EXAMPLE_NAME "train_fashion"
+#include "example.h"
 #include "fashion.h"
-
-static void check(cvis_status st, const char *what)
-{
-    if (st != CVIS_OK) {
-        fprintf(stderr, "train_fashion: %s: %s\n", what, cvis_last_error());
-        exit(1);
-    }
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "train_fashion: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* splitmix64, for the shuffle */
 static uint64_t next_random(uint64_t *s)

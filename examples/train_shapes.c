@@ -14,24 +14,10 @@
 #include <time.h>
 
 #include "cvis.h"
+#define EXAMPLE_NAME "train_shapes"
+#include "example.h"
 #include "shapes.h"
 #include "tutorial_model.h"
-
-static int check(cvis_status st, const char *what)
-{
-    if (st != CVIS_OK) {
-        fprintf(stderr, "train_shapes: %s: %s\n", what, cvis_last_error());
-        exit(1);
-    }
-    return 0;
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* Fills x (n images) with images idx[0..n) of dataset `seed`; labels too. */
 static void fill_batch(uint64_t seed, const uint64_t *idx, int n, cvis_tensor *x, int *labels)
