@@ -24,22 +24,25 @@ extern void dsyevr_(const char *jobz, const char *range, const char *uplo, const
                     const int *liwork, int *info, size_t, size_t, size_t);
 
 /* The eigenvector of the largest eigenvalue of the symmetric K x K g
- * (destroyed) into v. */
+ * (destroyed) into v.  LAPACK may write all K entries of the eigenvalue
+ * array even when one eigenvalue is asked for, so it gets K of them. */
 static cvis_status top_eigenvector(double *g, int K, double *v)
 {
     int il = K, iu = K, m = 0, info = 0, lwork = -1, liwork = -1, isuppz[2], iq;
-    double vl = 0, vu = 0, abstol = 0, ev, wq;
-    dsyevr_("V", "I", "U", &K, g, &K, &vl, &vu, &il, &iu, &abstol, &m, &ev, v, &K, isuppz, &wq,
+    double vl = 0, vu = 0, abstol = 0, wq, evq[1];
+    dsyevr_("V", "I", "U", &K, g, &K, &vl, &vu, &il, &iu, &abstol, &m, evq, v, &K, isuppz, &wq,
             &lwork, &iq, &liwork, &info, 1, 1, 1);
     if (info != 0)
         return cvis__fail(CVIS_E_INTERNAL, "eigen-cam: workspace query failed (%d)", info);
     lwork = (int)wq;
     liwork = iq;
     double *work;
-    CVIS_TRY(cvis__alloc((size_t)lwork * sizeof(double) + (size_t)liwork * sizeof(int), "eigen-cam",
-                         (void **)&work));
-    dsyevr_("V", "I", "U", &K, g, &K, &vl, &vu, &il, &iu, &abstol, &m, &ev, v, &K, isuppz, work,
-            &lwork, (int *)(work + lwork), &liwork, &info, 1, 1, 1);
+    CVIS_TRY(cvis__alloc(((size_t)lwork + (size_t)K) * sizeof(double) +
+                             (size_t)liwork * sizeof(int),
+                         "eigen-cam", (void **)&work));
+    double *ev = work + lwork;
+    dsyevr_("V", "I", "U", &K, g, &K, &vl, &vu, &il, &iu, &abstol, &m, ev, v, &K, isuppz, work,
+            &lwork, (int *)(ev + K), &liwork, &info, 1, 1, 1);
     cvis__free(work);
     if (info != 0 || m != 1)
         return cvis__fail(CVIS_E_INTERNAL, "eigen-cam: the eigensolver failed (%d)", info);
