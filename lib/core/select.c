@@ -49,7 +49,7 @@ static cvis_status slice_shape(const void *attr, int n_in, const cvis__shape *in
 static void slice_walk(const cvis__slice_attr *a, const cvis_tensor *x, const cvis_tensor *y,
                        const float *from, float *to, int backward)
 {
-    int64_t st[CVIS_MAX_DIMS], idx[CVIS_MAX_DIMS] = {0}, s = 1, off = 0;
+    int64_t st[CVIS_MAX_DIMS], s = 1, off = 0;
     for (int i = x->ndim - 1; i >= 0; i--) {
         int64_t first, count;
         slice_axis(x->shape[i], a->start[i], a->end[i], a->step[i], &first, &count);
@@ -57,22 +57,7 @@ static void slice_walk(const cvis__slice_attr *a, const cvis_tensor *x, const cv
         st[i] = count > 1 ? a->step[i] * s : 0; /* a step beyond the axis is never taken */
         s *= x->shape[i];
     }
-    if (y->size == 0)
-        return;
-    for (int64_t i = 0; i < y->size; i++) {
-        if (backward)
-            to[off] += from[i];
-        else
-            to[i] = from[off];
-        for (int ax = y->ndim - 1; ax >= 0; ax--) {
-            idx[ax]++;
-            off += st[ax];
-            if (idx[ax] < y->shape[ax])
-                break;
-            off -= st[ax] * idx[ax];
-            idx[ax] = 0;
-        }
-    }
+    cvis__strided_gather(y, st, off, from, to, backward);
 }
 
 static cvis_status slice_forward(cvis__op_args *args)

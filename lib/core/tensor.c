@@ -212,3 +212,23 @@ CVIS_API void cvis_tensor_free(cvis_tensor *t)
         cvis__free(t->data);
     cvis__free(t);
 }
+
+void cvis__strided_gather(const cvis_tensor *y, const int64_t *st, int64_t off,
+                          const float *from, float *to, int backward)
+{
+    int64_t idx[CVIS_MAX_DIMS] = {0};
+    for (int64_t i = 0; i < y->size; i++) {
+        if (backward)
+            to[off] += from[i];
+        else
+            to[i] = from[off];
+        for (int ax = y->ndim - 1; ax >= 0; ax--) {
+            idx[ax]++;
+            off += st[ax];
+            if (idx[ax] < y->shape[ax])
+                break;
+            off -= st[ax] * idx[ax];
+            idx[ax] = 0;
+        }
+    }
+}

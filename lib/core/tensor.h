@@ -36,4 +36,10 @@ const char *cvis__shape_str(const cvis__shape *s, char *buf, int size);
 /* CVIS_E_NONFINITE if any element is NaN or infinite (message names `what`). */
 cvis_status cvis__check_finite(const float *x, int64_t n, const char *what);
 
+/* A gather through strides: y's elements in order read from[off], where off
+ * starts at `off` and moves by st[ax] along y's axis ax (slices,
+ * transposes).  With `backward`, its gradient: to[off] += from[i]. */
+void cvis__strided_gather(const cvis_tensor *y, const int64_t *st, int64_t off,
+                          const float *from, float *to, int backward);
+
 #endif

@@ -24,12 +24,12 @@ static cvis_status transpose_shape(const void *attr, int n_in, const cvis__shape
     return CVIS_OK;
 }
 
-/* Walks the output in order; `src` advances by the input stride of the
- * axis that each output axis takes. */
+/* Walks the output in order; the input offset advances by the input stride
+ * of the axis that each output axis takes. */
 static void permute(const cvis__transpose_attr *a, const cvis_tensor *x, const cvis_tensor *y,
                     const float *from, float *to, int backward)
 {
-    int64_t in_stride[CVIS_MAX_DIMS], st[CVIS_MAX_DIMS], idx[CVIS_MAX_DIMS] = {0};
+    int64_t in_stride[CVIS_MAX_DIMS], st[CVIS_MAX_DIMS];
     int64_t s = 1;
     for (int i = x->ndim - 1; i >= 0; i--) {
         in_stride[i] = s;
@@ -37,22 +37,7 @@ static void permute(const cvis__transpose_attr *a, const cvis_tensor *x, const c
     }
     for (int i = 0; i < a->ndim; i++)
         st[i] = in_stride[a->perm[i]];
-    int nd = y->ndim;
-    int64_t off = 0;
-    for (int64_t i = 0; i < y->size; i++) {
-        if (backward)
-            to[off] += from[i];
-        else
-            to[i] = from[off];
-        for (int ax = nd - 1; ax >= 0; ax--) {
-            idx[ax]++;
-            off += st[ax];
-            if (idx[ax] < y->shape[ax])
-                break;
-            off -= st[ax] * idx[ax];
-            idx[ax] = 0;
-        }
-    }
+    cvis__strided_gather(y, st, 0, from, to, backward);
 }
 
 static cvis_status transpose_forward(cvis__op_args *args)
