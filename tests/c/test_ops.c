@@ -17,29 +17,6 @@ static cvis_tensor *rand1(int64_t n, double lo, double hi)
     return tensor_rand(&rng, 1, &n, lo, hi);
 }
 
-static void free_case(opcase *c)
-{
-    for (int i = 0; i < c->n_in; i++)
-        cvis_tensor_free(c->in[i]);
-    for (int i = 0; i < c->n_p; i++)
-        cvis_tensor_free(c->p[i]);
-}
-
-/* Runs an op forward once; the caller frees *out with cvis__tape_free. */
-static const cvis_tensor *run_forward(const opcase *c, cvis__tape **tape)
-{
-    int slots[8], out;
-    cvis__tape_new(tape);
-    for (int i = 0; i < c->n_in; i++)
-        cvis__tape_leaf(*tape, c->in[i], 0, &slots[i]);
-    if (cvis__tape_push(*tape, c->op, c->attr, c->n_in, slots, c->n_p,
-                        (const cvis_tensor *const *)c->p, 0, c->drop_act, &out) != CVIS_OK) {
-        fprintf(stderr, "forward: %s\n", cvis_last_error());
-        return NULL;
-    }
-    return cvis__tape_value(*tape, out);
-}
-
 /* Direct convolution in double, as the definition reads. */
 static double ref_conv_at(const cvis__conv_attr *a, const cvis_tensor *x, const cvis_tensor *w,
                           const float *bias, int pt, int pl, int64_t b, int64_t oy, int64_t ox,

@@ -11,28 +11,6 @@
 
 static cvis__rng rng;
 
-static void free_case(opcase *c)
-{
-    for (int i = 0; i < c->n_in; i++)
-        cvis_tensor_free(c->in[i]);
-    for (int i = 0; i < c->n_p; i++)
-        cvis_tensor_free(c->p[i]);
-}
-
-static const cvis_tensor *run_forward(const opcase *c, cvis__tape **tape)
-{
-    int slots[8], out;
-    cvis__tape_new(tape);
-    for (int i = 0; i < c->n_in; i++)
-        cvis__tape_leaf(*tape, c->in[i], 0, &slots[i]);
-    if (cvis__tape_push(*tape, c->op, c->attr, c->n_in, slots, c->n_p,
-                        (const cvis_tensor *const *)c->p, 0, c->drop_act, &out) != CVIS_OK) {
-        fprintf(stderr, "forward: %s\n", cvis_last_error());
-        return NULL;
-    }
-    return cvis__tape_value(*tape, out);
-}
-
 static cvis_tensor *from_values(int ndim, const int64_t *shape, const float *v)
 {
     cvis_tensor *t = NULL;
