@@ -365,6 +365,11 @@ static cvis_status emit(imp *im, const char *suffix, const char *type, const cvi
     cvis_status st = CVIS_OK;
     if (n_in < 1 || n_in > CVIS__MAX_OP_INPUTS)
         st = cvis__fail(CVIS_E_UNSUPPORTED, "a layer with %d inputs", n_in);
+    /* Finite constants can still make infinite weights (Gemm's alpha times
+     * its matrix, a scalar bias times beta); a model never holds one. */
+    for (int k = 0; k < n_w && st == CVIS_OK; k++)
+        if (w[k])
+            st = cvis__check_finite(w[k]->data, w[k]->size, "a weight computed from its constants");
     for (int s = 0; s < 2 && st == CVIS_OK; s++) {
         for (int k = 0; k < n_in; k++)
             ins[s][k] = *layer_shape(im, in[k], s);

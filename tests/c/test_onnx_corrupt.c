@@ -392,6 +392,55 @@ static void test_constant_bomb(void)
     cvis__pbw_release(&w);
 }
 
+/* Flatten then Gemm(alpha) with a weight matrix of `value`s: alpha times
+ * a finite weight may overflow, and the infinite product is refused as a
+ * weight rather than kept. */
+static void test_weight_overflow(float value, float alpha, cvis_status want)
+{
+    spec s = base_spec();
+    cvis__pbw w;
+    cvis__pbw_init(&w);
+    cvis__pbw_varint(&w, 1, 8);
+    size_t os = cvis__pbw_begin(&w, 8);
+    cvis__pbw_varint(&w, 2, 13);
+    cvis__pbw_end(&w, os);
+    size_t g = cvis__pbw_begin(&w, 7);
+    value_info(&w, 11, "x", 4, s.in_dims);
+    size_t t = cvis__pbw_begin(&w, 5);
+    cvis__pbw_sint(&w, 1, 192);
+    cvis__pbw_sint(&w, 1, 2);
+    cvis__pbw_varint(&w, 2, 1);
+    cvis__pbw_string(&w, 8, "B");
+    float b[384];
+    for (int i = 0; i < 384; i++)
+        b[i] = value;
+    cvis__pbw_bytes(&w, 9, b, sizeof b);
+    cvis__pbw_end(&w, t);
+    str_node(&w, "Flatten", "flat", "x", NULL, "f");
+    size_t m = cvis__pbw_begin(&w, 1);
+    cvis__pbw_string(&w, 1, "f");
+    cvis__pbw_string(&w, 1, "B");
+    cvis__pbw_string(&w, 2, "r");
+    cvis__pbw_string(&w, 3, "scaled_gemm");
+    cvis__pbw_string(&w, 4, "Gemm");
+    size_t a = cvis__pbw_begin(&w, 5);
+    cvis__pbw_string(&w, 1, "alpha");
+    cvis__pbw_float(&w, 2, alpha);
+    cvis__pbw_varint(&w, 20, 1); /* FLOAT */
+    cvis__pbw_end(&w, a);
+    cvis__pbw_end(&w, m);
+    value_info(&w, 12, "r", 2, (int64_t[]){1, 2});
+    cvis__pbw_end(&w, g);
+    CHECK(w.st == CVIS_OK);
+    cvis_model *model = NULL;
+    CHECK_STATUS(cvis_model_load_onnx_memory(w.buf, w.len, &model), want);
+    if (want != CVIS_OK)
+        CHECK(model == NULL && strstr(cvis_last_error(), "scaled_gemm") &&
+              strstr(cvis_last_error(), "infinity"));
+    cvis_model_free(model);
+    cvis__pbw_release(&w);
+}
+
 /* The hand-made model is nearly all structure: every truncation and
  * thousands of bit flips of it. */
 static void test_damaged_structure(void)
@@ -538,6 +587,8 @@ static void run_all(void)
     cvis_free(data);
     test_hostile();
     test_constant_bomb();
+    test_weight_overflow(1e30f, 2.0f, CVIS_OK);
+    test_weight_overflow(1e30f, 1e30f, CVIS_E_NONFINITE);
     test_damaged_structure();
     /* the kitchen sink: round trip, damage and failing allocations */
     m = kitchen_sink();
