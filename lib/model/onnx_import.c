@@ -2101,6 +2101,9 @@ static cvis_status h_split(imp *im, const cvis__onnx_node *n)
     for (int k = 0; k < ns; k++) {
         if (sizes[k] < 0)
             return cvis__fail(CVIS_E_FORMAT, "a negative split size");
+        if (sizes[k] > dA[ax] - total) /* also keeps the sum from overflowing */
+            return cvis__fail(CVIS_E_FORMAT, "split sizes add up to more than the axis (%lld)",
+                              (long long)dA[ax]);
         total += sizes[k];
     }
     if (ns != no || total != dA[ax])
