@@ -212,6 +212,7 @@ abi-fixture: $(SHARED)
 # tests/fuzz/regressions).  A crash fails the run and leaves the input in
 # build/fuzz/crashes.
 FUZZ_SECONDS ?= 30
+FUZZ_SEED ?=
 FUZZ_TARGETS := onnx npz image model
 FUZZ_DIR := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -254,7 +255,8 @@ fuzz-replay: $(FUZZ_REPLAY)
 	done
 
 fuzz: fuzz-build fuzz-seeds
-	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
+	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) \
+		bash tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig

@@ -10,6 +10,9 @@
 set -u
 FUZZ_DIR=${FUZZ_DIR:-build/fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+# FUZZ_SEED: libFuzzer's random seed (empty: a new one each run).  CI fixes
+# it, so that what a CI run tried, a rerun of the same commit tries again.
+FUZZ_SEED=${FUZZ_SEED:-}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$FUZZ_DIR/crashes" "$FUZZ_DIR/logs"
 # Leaks are errors too; a single input may run for 10 s at most.
@@ -26,6 +29,7 @@ for t in "$@"; do
     mkdir -p "$corpus" "$here/regressions/$t"
     extra=()
     [ -f "$here/$kind.dict" ] && extra+=(-dict="$here/$kind.dict")
+    [ -n "$FUZZ_SEED" ] && extra+=(-seed="$FUZZ_SEED")
     log=$FUZZ_DIR/logs/$t.log
     "$FUZZ_DIR/fuzz_$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$FUZZ_DIR/crashes/$t-" "${extra[@]}" \
