@@ -251,10 +251,24 @@ class Runner:
         return time.perf_counter() - t
 
     def sgemm(self, n):
-        a, b = self.torch.rand(n, n), self.torch.rand(n, n)
+        a, b, c = self.torch.rand(n, n), self.torch.rand(n, n), self.torch.rand(n, n)
+        self.torch.mm(a, b, out=c)  # timed the second time, as bench.c does
         t = time.perf_counter()
-        a @ b
+        self.torch.mm(a, b, out=c)
         return time.perf_counter() - t
+
+
+def blas_threads(n):
+    """torch.set_num_threads sets OpenMP's count (its own convolutions), not
+    the BLAS's: Debian's torch calls OpenBLAS (pthreads), which keeps one
+    thread per core unless told otherwise, so a "1 thread" matrix product
+    would run on two.  The same count goes to OpenBLAS, as bench.c does."""
+    import ctypes
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+    except OSError:  # another BLAS: its count is not set here
+        return
+    lib.openblas_set_num_threads(ctypes.c_int(n))
 
 
 def serve():
@@ -273,6 +287,7 @@ def serve():
                 value = 0
             elif parts[0] == "threads":
                 torch.set_num_threads(int(parts[1]))
+                blas_threads(int(parts[1]))
                 value = torch.get_num_threads()
             elif parts[0] == "run":
                 value = r.run(parts[1], parts[2], *(int(p) for p in parts[3:6]))
