@@ -98,8 +98,12 @@ CVIS_API const char *cvis_last_error(void);
 
 /* ------------------------------------------------------- process settings */
 
-/* Number of threads that compute (BLAS and libcvis's own); 0 = all cores.
- * Process-wide, like the BLAS setting it controls. */
+/* Number of threads that compute: libcvis's worker pool, which runs its
+ * loops and cuts its matrix products into blocks; 0 = all cores.
+ * Process-wide.  The default is OpenBLAS's thread count at libcvis's first
+ * use (OPENBLAS_NUM_THREADS, or one per core); from then on libcvis keeps
+ * OpenBLAS itself at one thread (openblas_set_num_threads(1)), so that its
+ * pool and OpenBLAS's threads never compete for the cores. */
 CVIS_API cvis_status cvis_set_num_threads(int n);
 CVIS_API int cvis_get_num_threads(void);
 

@@ -2,12 +2,12 @@
  * the input directly), with the bias, an optional inference batch norm and
  * the activation fused into the output.  Backward-data is GEMM + col2im,
  * backward-weights is im2col + GEMM. */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "conv_direct.h"
 #include "error.h"
+#include "gemm.h"
 #include "ops.h"
 #include "parallel.h"
 
@@ -285,7 +285,7 @@ static cvis_status conv_forward(cvis__op_args *args)
     float *y = args->out->data;
     int64_t M = g.Ho * g.Wo;
     if (g.direct) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(g.B * M), a->cout, (int)g.C,
+        cvis__sgemm(CblasNoTrans, CblasNoTrans, (int)(g.B * M), a->cout, (int)g.C,
                     1.0f, x->data, (int)g.C, w, a->cout, 0.0f, y, a->cout);
     } else if (g.small) {
         direct_job j = {direct_geom(a, &g), x->data, w, NULL, NULL, y, NULL, NULL, 0, 0};
@@ -296,7 +296,7 @@ static cvis_status conv_forward(cvis__op_args *args)
             float *yb = y + b * M * a->cout;
             for (int gr = 0; gr < a->groups; gr++) {
                 im2col_par(a, &g, xb, gr * g.cg, col);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, g.coutg, (int)g.K,
+                cvis__sgemm(CblasNoTrans, CblasNoTrans, (int)M, g.coutg, (int)g.K,
                             1.0f, col, (int)g.K, w + gr * g.coutg, a->cout, 0.0f,
                             yb + gr * g.coutg, a->cout);
             }
@@ -367,10 +367,10 @@ static cvis_status conv_backward(cvis__op_args *args)
     float *dx = args->din[0];
     if (g.direct) {
         if (dw)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.C, a->cout, (int)(g.B * M),
+            cvis__sgemm(CblasTrans, CblasNoTrans, (int)g.C, a->cout, (int)(g.B * M),
                         1.0f, x->data, (int)g.C, dconv, a->cout, 1.0f, dw, a->cout);
         if (dx)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(g.B * M), (int)g.C, a->cout,
+            cvis__sgemm(CblasNoTrans, CblasTrans, (int)(g.B * M), (int)g.C, a->cout,
                         1.0f, dconv, a->cout, w, a->cout, 1.0f, dx, (int)g.C);
         return CVIS_OK;
     }
@@ -423,7 +423,7 @@ static cvis_status conv_backward(cvis__op_args *args)
             cvis__parallel_for(g.B, 1, data_images, &j);
         } else if (dx) {
             for (int64_t b = 0; b < g.B; b++) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)g.K, a->cout, 1.0f,
+                cvis__sgemm(CblasNoTrans, CblasTrans, (int)M, (int)g.K, a->cout, 1.0f,
                             dconv + b * M * a->cout, a->cout, w, a->cout, 0.0f, dcol, (int)g.K);
                 col2im_par(a, &g, dcol, 0, dx + b * g.H * g.W * g.C);
             }
@@ -436,12 +436,12 @@ static cvis_status conv_backward(cvis__op_args *args)
         for (int gr = 0; gr < a->groups; gr++) {
             if (dw) {
                 im2col_par(a, &g, xb, gr * g.cg, col);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.K, g.coutg, (int)M, 1.0f,
+                cvis__sgemm(CblasTrans, CblasNoTrans, (int)g.K, g.coutg, (int)M, 1.0f,
                             col, (int)g.K, dyb + gr * g.coutg, a->cout, 1.0f, dw + gr * g.coutg,
                             a->cout);
             }
             if (dx) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)g.K, g.coutg, 1.0f,
+                cvis__sgemm(CblasNoTrans, CblasTrans, (int)M, (int)g.K, g.coutg, 1.0f,
                             dyb + gr * g.coutg, a->cout, w + gr * g.coutg, a->cout, 0.0f, dcol,
                             (int)g.K);
                 col2im_par(a, &g, dcol, gr * g.cg, dx + b * g.H * g.W * g.C);

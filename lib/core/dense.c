@@ -1,8 +1,8 @@
 /* Dense (fully connected) layer on the last axis: y = act(x W + b). */
-#include <cblas.h>
 #include <string.h>
 
 #include "error.h"
+#include "gemm.h"
 #include "ops.h"
 
 static cvis_status dense_shape(const void *attr, int n_in, const cvis__shape *in, cvis__shape *out)
@@ -25,7 +25,7 @@ static cvis_status dense_forward(cvis__op_args *args)
         return cvis__fail(CVIS_E_SHAPE, "dense kernel does not match an input of %lld features",
                           (long long)in);
     float *y = args->out->data;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, a->units, (int)in, 1.0f,
+    cvis__sgemm(CblasNoTrans, CblasNoTrans, (int)rows, a->units, (int)in, 1.0f,
                 x->data, (int)in, w->data, a->units, 0.0f, y, a->units);
     if (a->has_bias) {
         const float *b = args->params[1]->data;
@@ -49,7 +49,7 @@ static cvis_status dense_backward(cvis__op_args *args)
     cvis__act_grad(args->drop_act ? CVIS_ACT_LINEAR : a->act, a->alpha, NULL, args->out->data,
                    args->dout, dpre, n, a->units, args->relu_mode, 0);
     if (args->dparams) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)in, a->units, (int)rows, 1.0f,
+        cvis__sgemm(CblasTrans, CblasNoTrans, (int)in, a->units, (int)rows, 1.0f,
                     x->data, (int)in, dpre, a->units, 1.0f, args->dparams[0], a->units);
         if (a->has_bias)
             for (int64_t r = 0; r < rows; r++)
@@ -57,7 +57,7 @@ static cvis_status dense_backward(cvis__op_args *args)
                     args->dparams[1][u] += dpre[r * a->units + u];
     }
     if (args->din[0])
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)in, a->units, 1.0f,
+        cvis__sgemm(CblasNoTrans, CblasTrans, (int)rows, (int)in, a->units, 1.0f,
                     dpre, a->units, args->params[0]->data, a->units, 1.0f, args->din[0], (int)in);
     return CVIS_OK;
 }

@@ -1,9 +1,9 @@
 /* Batched matrix product (..., M, K) x (..., K, N) -> (..., M, N), with the
  * leading axes broadcast as numpy does, one SGEMM per matrix pair. */
-#include <cblas.h>
 #include <string.h>
 
 #include "error.h"
+#include "gemm.h"
 #include "ops.h"
 
 static cvis_status matmul_shape(const void *attr, int n_in, const cvis__shape *in,
@@ -75,7 +75,7 @@ static cvis_status matmul_forward(cvis__op_args *args)
             memset(py, 0, (size_t)(M * N) * sizeof(float));
             continue;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, pa,
+        cvis__sgemm(CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, pa,
                     (int)K, pb, (int)N, 0.0f, py, (int)N);
     }
     return CVIS_OK;
@@ -93,10 +93,10 @@ static cvis_status matmul_backward(cvis__op_args *args)
         const float *dy = args->dout + t * M * N;
         /* dA += dY B^T, dB += A^T dY; broadcast operands accumulate */
         if (args->din[0])
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, (int)N, 1.0f, dy,
+            cvis__sgemm(CblasNoTrans, CblasTrans, (int)M, (int)K, (int)N, 1.0f, dy,
                         (int)N, b->data + ob, (int)N, 1.0f, args->din[0] + oa, (int)K);
         if (args->din[1])
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)M, 1.0f,
+            cvis__sgemm(CblasTrans, CblasNoTrans, (int)K, (int)N, (int)M, 1.0f,
                         a->data + oa, (int)K, dy, (int)N, 1.0f, args->din[1] + ob, (int)N);
     }
     return CVIS_OK;

@@ -1,8 +1,9 @@
 /* Parallel loops on a small pool of worker threads.  Workers sleep on a
  * condition variable between loops (no spinning), the pool follows the
  * thread count of cvis_set_num_threads, and a loop started while another
- * one runs (from another user thread) simply runs serially.  Loops must
- * not call BLAS: its own threads would then compete with the pool. */
+ * one runs (from another user thread) simply runs serially.  OpenBLAS
+ * runs one thread (gemm.h), so loop bodies may call BLAS; a loop started
+ * inside another loop's body runs serially. */
 #ifndef CVIS_CORE_PARALLEL_H
 #define CVIS_CORE_PARALLEL_H
 

@@ -5,9 +5,13 @@
  * pool must not change the cut: it used to run the whole loop as range 0,
  * and weight gradients then differed in the last bits from one run to the
  * next when several threads computed at once. */
+#include <cblas.h>
+#include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "check.h"
+#include "core/gemm.h"
 #include "core/parallel.h"
 
 #define MAX_RANGES 16
@@ -134,9 +138,46 @@ static void test_explicit_ways(void)
     CHECK(few.seen[0] && few.seen[1] && few.seen[2] && !few.seen[3]);
 }
 
+/* cvis__sgemm cuts a product into row or column blocks on the pool: every
+ * transpose, both cuts, edges that are not whole blocks, a beta that adds
+ * to C, against one cblas_sgemm call. */
+static void test_threaded_gemm(void)
+{
+    CHECK_OK(cvis_set_num_threads(2));
+    CHECK(openblas_get_num_threads() == 1); /* the pool does the threading */
+    static const int shapes[][3] = {{301, 40, 190}, {9, 333, 700}, {1, 130, 20000}};
+    for (int s = 0; s < 3; s++)
+        for (int t = 0; t < 4; t++) {
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            enum CBLAS_TRANSPOSE ta = t & 1 ? CblasTrans : CblasNoTrans;
+            enum CBLAS_TRANSPOSE tb = t & 2 ? CblasTrans : CblasNoTrans;
+            int lda = ta == CblasNoTrans ? K : M, ldb = tb == CblasNoTrans ? N : K;
+            float *a = malloc(sizeof(float) * (size_t)M * K), *b = malloc(sizeof(float) * (size_t)K * N);
+            float *c = malloc(sizeof(float) * (size_t)M * N), *ref = malloc(sizeof(float) * (size_t)M * N);
+            for (int64_t i = 0; i < (int64_t)M * K; i++)
+                a[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+            for (int64_t i = 0; i < (int64_t)K * N; i++)
+                b[i] = (float)((i * 104729) % 997) / 997.0f - 0.5f;
+            for (int64_t i = 0; i < (int64_t)M * N; i++)
+                c[i] = ref[i] = (float)(i % 13);
+            cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 0.5f, a, lda, b, ldb, 2.0f, ref, N);
+            cvis__sgemm(ta, tb, M, N, K, 0.5f, a, lda, b, ldb, 2.0f, c, N);
+            double worst = 0;
+            for (int64_t i = 0; i < (int64_t)M * N; i++) {
+                double d = fabs((double)c[i] - ref[i]) / (1.0 + fabs((double)ref[i]));
+                worst = d > worst ? d : worst;
+            }
+            if (worst > 1e-5)
+                fprintf(stderr, "gemm %dx%dx%d trans %d: off by %g\n", M, N, K, t, worst);
+            CHECK(worst <= 1e-5);
+            free(a), free(b), free(c), free(ref);
+        }
+}
+
 TEST_MAIN({
     int threads = cvis_get_num_threads();
     test_busy_pool_keeps_the_cut();
     test_explicit_ways();
+    test_threaded_gemm();
     cvis_set_num_threads(threads);
 })

@@ -45,7 +45,8 @@ version = _api.cvis_version()
 
 
 def set_num_threads(n):
-    """Threads that compute (BLAS and libcvis's own loops); 0 = all cores.
+    """Threads that compute (libcvis's worker pool, which also runs its
+    matrix products; OpenBLAS itself is kept at one thread); 0 = all cores.
     Process-wide."""
     _api.cvis_set_num_threads(n)
 

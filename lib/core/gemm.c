@@ -1,0 +1,56 @@
+/* cvis__sgemm: one cblas_sgemm per block of rows (or columns) of C, the
+ * blocks on the worker pool. */
+#include "gemm.h"
+
+#include "parallel.h"
+
+/* Below this many multiply-adds a product is not worth waking the pool. */
+#define MIN_PARALLEL_MACS ((int64_t)1 << 21)
+/* Blocks are whole multiples of this many rows or columns, so that each
+ * block's product uses the same kernels as the whole one. */
+#define UNIT 32
+
+typedef struct {
+    enum CBLAS_TRANSPOSE ta, tb;
+    int M, N, K, by_rows;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int lda, ldb, ldc;
+} gemm_job;
+
+static void gemm_block(void *ctx, int64_t begin, int64_t end)
+{
+    const gemm_job *j = ctx;
+    int lo = (int)(begin * UNIT), total = j->by_rows ? j->M : j->N;
+    int hi = (int)(end * UNIT) < total ? (int)(end * UNIT) : total;
+    if (j->by_rows) { /* rows lo..hi of op(A) and of C */
+        const float *a = j->ta == CblasNoTrans ? j->A + (int64_t)lo * j->lda : j->A + lo;
+        cblas_sgemm(CblasRowMajor, j->ta, j->tb, hi - lo, j->N, j->K, j->alpha, a, j->lda, j->B,
+                    j->ldb, j->beta, j->C + (int64_t)lo * j->ldc, j->ldc);
+    } else { /* columns lo..hi of op(B) and of C */
+        const float *b = j->tb == CblasNoTrans ? j->B + lo : j->B + (int64_t)lo * j->ldb;
+        cblas_sgemm(CblasRowMajor, j->ta, j->tb, j->M, hi - lo, j->K, j->alpha, j->A, j->lda, b,
+                    j->ldb, j->beta, j->C + lo, j->ldc);
+    }
+}
+
+void cvis__sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int N, int K,
+                 float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                 float *C, int ldc)
+{
+    cvis__threads_init();
+    gemm_job j = {ta, tb, M, N, K, 1, alpha, beta, A, B, C, lda, ldb, ldc};
+    int64_t macs = (int64_t)M * N * K;
+    int64_t row_units = (M + UNIT - 1) / UNIT, col_units = (N + UNIT - 1) / UNIT;
+    /* cut the longer side: a convolution's many pixels, a dense layer's
+     * units */
+    j.by_rows = row_units >= col_units;
+    int64_t units = j.by_rows ? row_units : col_units;
+    int ways = cvis__parallel_ways(units, 1);
+    if (ways < 2 || macs < MIN_PARALLEL_MACS) {
+        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    cvis__parallel_run(units, ways, gemm_block, &j);
+}
