@@ -85,7 +85,10 @@ static cvis_model *find_model(const char *name)
     return NULL;
 }
 
-/* A seeded input in [0, 1) for this shape, made on first use. */
+/* A seeded input in [0, 1) for this shape, made on first use.  With
+ * BENCH_INPUT_DIR set it is also saved there as input_B_HxW.npy, which
+ * bench/torch_ref.py reads: both sides then explain the same pictures (Faster
+ * Score-CAM's work depends on them). */
 static cvis_tensor *input_for(int64_t b, int64_t h, int64_t w)
 {
     for (int i = 0; i < n_inputs; i++)
@@ -100,6 +103,16 @@ static cvis_tensor *input_for(int64_t b, int64_t h, int64_t w)
     float *d = cvis_tensor_data(x);
     for (int64_t i = 0; i < cvis_tensor_size(x); i++)
         d[i] = uniform01();
+    const char *dir = getenv("BENCH_INPUT_DIR");
+    if (dir) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/input_%lld_%lldx%lld.npy", dir, (long long)b,
+                 (long long)h, (long long)w);
+        if (cvis_tensor_save_npy(x, path) != CVIS_OK) {
+            cvis_tensor_free(x);
+            return NULL;
+        }
+    }
     inputs[n_inputs++] = (input_slot){b, h, w, x};
     return x;
 }

@@ -242,6 +242,12 @@ def main():
     print("machine: %s, %d cores; load average %s" % (
         res["machine"]["cpu"], res["machine"]["cores"], res["loadavg"]["start"]), flush=True)
 
+    # the pictures: libcvis's side makes each shape's input first and saves
+    # it here; torch's side reads it (both explain the same images)
+    inputs = os.path.join(BUILD, "inputs")
+    shutil.rmtree(inputs, ignore_errors=True)
+    os.makedirs(inputs)
+    ENV["BENCH_INPUT_DIR"] = inputs
     c = Side("libcvis", [os.path.join(BUILD, "bench")])
     t = Side("torch", [PY, os.path.join(ROOT, "bench", "torch_ref.py"), "serve"])
     chart_rows = []
