@@ -110,8 +110,17 @@ static void im2col(const cvis__conv_attr *a, const geom *g, const float *x, int 
     for (int64_t oy = oy0; oy < oy1; oy++)
         for (int64_t ox = 0; ox < g->Wo; ox++) {
             float *row = col + (oy * g->Wo + ox) * g->K;
+            int64_t ix0 = ox * a->sw - g->pl;
+            /* with unit dilation and all channels, a row of taps inside the
+             * image is kw * C contiguous values of the input (NHWC) */
+            int span = a->dw == 1 && g->cg == g->C && ix0 >= 0 && ix0 + a->kw <= g->W;
             for (int ky = 0; ky < a->kh; ky++) {
                 int64_t iy = oy * a->sh - g->pt + (int64_t)ky * a->dh;
+                if (span && iy >= 0 && iy < g->H) {
+                    memcpy(row + (int64_t)ky * a->kw * g->cg, x + (iy * g->W + ix0) * g->C,
+                           (size_t)a->kw * (size_t)g->cg * sizeof(float));
+                    continue;
+                }
                 for (int kx = 0; kx < a->kw; kx++) {
                     int64_t ix = ox * a->sw - g->pl + (int64_t)kx * a->dw;
                     float *dst = row + ((int64_t)ky * a->kw + kx) * g->cg;
@@ -137,10 +146,20 @@ static void col2im(const cvis__conv_attr *a, const geom *g, const float *col, in
     for (int64_t oy = 0; oy < g->Ho; oy++)
         for (int64_t ox = 0; ox < g->Wo; ox++) {
             const float *row = col + (oy * g->Wo + ox) * g->K;
+            int64_t ix0 = ox * a->sw - g->pl;
+            /* as in im2col: a row of taps inside the image is one span */
+            int span = a->dw == 1 && cb == 0 && ce == g->C && ix0 >= 0 && ix0 + a->kw <= g->W;
             for (int ky = 0; ky < a->kh; ky++) {
                 int64_t iy = oy * a->sh - g->pt + (int64_t)ky * a->dh;
                 if (iy < 0 || iy >= g->H)
                     continue;
+                if (span) {
+                    const float *src = row + (int64_t)ky * a->kw * g->cg;
+                    float *dst = dx + (iy * g->W + ix0) * g->C;
+                    for (int64_t i = 0; i < (int64_t)a->kw * g->C; i++)
+                        dst[i] += src[i];
+                    continue;
+                }
                 for (int kx = 0; kx < a->kw; kx++) {
                     int64_t ix = ox * a->sw - g->pl + (int64_t)kx * a->dw;
                     if (ix < 0 || ix >= g->W)
