@@ -359,6 +359,19 @@ static void expect(const spec *s, cvis_status want, const char *words)
     cvis__pbw_release(&w);
 }
 
+/* IR 8, opset 13, and a graph with the input x: returns the graph's mark
+ * (nodes and initializers follow; cvis__pbw_end closes it). */
+static size_t begin_graph(cvis__pbw *w, const int64_t *in_dims)
+{
+    cvis__pbw_varint(w, 1, 8);
+    size_t os = cvis__pbw_begin(w, 8);
+    cvis__pbw_varint(w, 2, 13);
+    cvis__pbw_end(w, os);
+    size_t g = cvis__pbw_begin(w, 7);
+    value_info(w, 11, "x", 4, in_dims);
+    return g;
+}
+
 /* A constant that would be huge once computed: refused at load time. */
 static void test_constant_bomb(void)
 {
@@ -367,12 +380,7 @@ static void test_constant_bomb(void)
     build(&s, &w);
     cvis__pbw_release(&w);
     cvis__pbw_init(&w);
-    cvis__pbw_varint(&w, 1, 8);
-    size_t os = cvis__pbw_begin(&w, 8);
-    cvis__pbw_varint(&w, 2, 13);
-    cvis__pbw_end(&w, os);
-    size_t g = cvis__pbw_begin(&w, 7);
-    value_info(&w, 11, "x", 4, s.in_dims);
+    size_t g = begin_graph(&w, s.in_dims);
     size_t t = cvis__pbw_begin(&w, 5);
     cvis__pbw_sint(&w, 1, 4);
     cvis__pbw_varint(&w, 2, 7); /* int64 */
@@ -400,12 +408,7 @@ static void test_weight_overflow(float value, float alpha, cvis_status want)
     spec s = base_spec();
     cvis__pbw w;
     cvis__pbw_init(&w);
-    cvis__pbw_varint(&w, 1, 8);
-    size_t os = cvis__pbw_begin(&w, 8);
-    cvis__pbw_varint(&w, 2, 13);
-    cvis__pbw_end(&w, os);
-    size_t g = cvis__pbw_begin(&w, 7);
-    value_info(&w, 11, "x", 4, s.in_dims);
+    size_t g = begin_graph(&w, s.in_dims);
     size_t t = cvis__pbw_begin(&w, 5);
     cvis__pbw_sint(&w, 1, 192);
     cvis__pbw_sint(&w, 1, 2);
