@@ -851,23 +851,7 @@ static cvis_status fold_split(const cvis__onnx_node *n, int64_t opset, int n_in,
     } else {
         CVIS_TRY(attr_ints(n, "split", sizes, 64, &ns));
     }
-    int64_t d = x->dims[ax];
-    if (ns < 0) {
-        ns = n_out;
-        int64_t part = (d + n_out - 1) / n_out;
-        for (int k = 0; k < n_out; k++) {
-            int64_t left = d - part * k;
-            sizes[k] = left < 0 ? 0 : (left < part ? left : part);
-        }
-    }
-    int64_t total = 0;
-    for (int k = 0; k < ns; k++) {
-        if (sizes[k] < 0)
-            return cvis__fail(CVIS_E_FORMAT, "Split size is negative");
-        total += sizes[k];
-    }
-    if (ns != n_out || total != d)
-        return cvis__fail(CVIS_E_FORMAT, "Split sizes do not add up to the axis");
+    CVIS_TRY(cvis__onnx_split_sizes(x->dims[ax], n_out, ns, sizes));
     int64_t begin = 0;
     for (int k = 0; k < n_out; k++) {
         int64_t sv = begin, ev = begin + sizes[k], av = ax;
@@ -890,6 +874,35 @@ static cvis_status fold_split(const cvis__onnx_node *n, int64_t opset, int n_in,
         }
         begin += sizes[k];
     }
+    return CVIS_OK;
+}
+
+cvis_status cvis__onnx_split_sizes(int64_t d, int n_out, int ns, int64_t *sizes)
+{
+    if (n_out < 1)
+        return cvis__fail(CVIS_E_FORMAT, "Split with no outputs");
+    if (ns < 0) {
+        ns = n_out;
+        int64_t part = d / n_out + (d % n_out != 0), left = d;
+        for (int k = 0; k < n_out; k++) {
+            sizes[k] = left < part ? left : part;
+            left -= sizes[k];
+        }
+    }
+    if (ns != n_out)
+        return cvis__fail(CVIS_E_FORMAT, "Split gives %d sizes for %d outputs", ns, n_out);
+    int64_t total = 0;
+    for (int k = 0; k < ns; k++) {
+        if (sizes[k] < 0)
+            return cvis__fail(CVIS_E_FORMAT, "a negative Split size");
+        if (sizes[k] > d - total) /* also keeps the sum from overflowing */
+            return cvis__fail(CVIS_E_FORMAT, "Split sizes add up to more than the axis (%lld)",
+                              (long long)d);
+        total += sizes[k];
+    }
+    if (total != d)
+        return cvis__fail(CVIS_E_FORMAT, "Split sizes add up to %lld, not the axis's %lld",
+                          (long long)total, (long long)d);
     return CVIS_OK;
 }
 

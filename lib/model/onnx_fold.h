@@ -28,6 +28,10 @@ double cvis__onnx_get(const cvis__onnx_tensor *t, int64_t k);
 int64_t cvis__onnx_get_int(const cvis__onnx_tensor *t, int64_t k);
 /* A double as an int64, truncated and saturated (NaN as 0). */
 int64_t cvis__onnx_to_int(double v);
+/* Split's part sizes along an axis of length d: the ns sizes given (ns < 0:
+ * none, so n_out parts of ceil(d / n_out), the last ones smaller), checked
+ * to be n_out sizes, none negative, adding up to d (without overflowing). */
+cvis_status cvis__onnx_split_sizes(int64_t d, int n_out, int ns, int64_t *sizes);
 /* 1 for float16/32/64 and bfloat16. */
 int cvis__onnx_is_float_type(int dtype);
 

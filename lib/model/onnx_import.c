@@ -2089,26 +2089,7 @@ static cvis_status h_split(imp *im, const cvis__onnx_node *n)
     } else {
         CVIS_TRY(attr_ints(n, "split", sizes, 64, &ns));
     }
-    if (ns < 0) {
-        ns = no;
-        int64_t part = (dA[ax] + no - 1) / no;
-        for (int k = 0; k < no; k++) {
-            int64_t left = dA[ax] - part * k;
-            sizes[k] = left < 0 ? 0 : left < part ? left : part;
-        }
-    }
-    int64_t total = 0;
-    for (int k = 0; k < ns; k++) {
-        if (sizes[k] < 0)
-            return cvis__fail(CVIS_E_FORMAT, "a negative split size");
-        if (sizes[k] > dA[ax] - total) /* also keeps the sum from overflowing */
-            return cvis__fail(CVIS_E_FORMAT, "split sizes add up to more than the axis (%lld)",
-                              (long long)dA[ax]);
-        total += sizes[k];
-    }
-    if (ns != no || total != dA[ax])
-        return cvis__fail(CVIS_E_FORMAT, "split sizes do not add up to the axis (%lld)",
-                          (long long)dA[ax]);
+    CVIS_TRY(cvis__onnx_split_sizes(dA[ax], no, ns, sizes));
     int p = pos_of(x, ax);
     val src = *x;
     int64_t begin = 0;
