@@ -6,8 +6,9 @@
 
 /* Below this many multiply-adds a product is not worth waking the pool. */
 #define MIN_PARALLEL_MACS ((int64_t)1 << 21)
-/* Blocks are whole multiples of this many rows or columns, so that each
- * block's product uses the same kernels as the whole one. */
+/* Blocks are whole multiples of this many rows or columns (a multiple of
+ * OpenBLAS's register blocks), so that only the last block has a ragged
+ * edge. */
 #define UNIT 32
 
 typedef struct {
@@ -46,8 +47,8 @@ static void product(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int
 static void gemm_block(void *ctx, int64_t begin, int64_t end)
 {
     const gemm_job *j = ctx;
-    int lo = (int)(begin * UNIT), total = j->by_rows ? j->M : j->N;
-    int hi = (int)(end * UNIT) < total ? (int)(end * UNIT) : total;
+    int64_t total = j->by_rows ? j->M : j->N;
+    int lo = (int)(begin * UNIT), hi = (int)(end * UNIT < total ? end * UNIT : total);
     if (j->by_rows) { /* rows lo..hi of op(A) and of C */
         const float *a = j->ta == CblasNoTrans ? j->A + (int64_t)lo * j->lda : j->A + lo;
         product(j->ta, j->tb, hi - lo, j->N, j->K, j->alpha, a, j->lda, j->B, j->ldb, j->beta,
