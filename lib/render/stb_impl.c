@@ -202,9 +202,21 @@ static int jpeg_dht_ok(const uint8_t *d, size_t len, size_t pos)
     return 1;
 }
 
-static int jpeg_tables_ok(const uint8_t *d, size_t len)
+/* Where a JPEG's segments begin (after its start-of-image marker), or 0 if
+ * stb would not take the data for a JPEG: stb reads any run of 0xFF fill
+ * bytes before the D8, so FF FF D8 starts a JPEG too (found by fuzz_image). */
+static size_t jpeg_start(const uint8_t *d, size_t len)
 {
-    size_t i = 2; /* after the start-of-image marker */
+    if (len < 2 || d[0] != 0xFF)
+        return 0;
+    size_t i = 1;
+    while (i < len && d[i] == 0xFF)
+        i++;
+    return i < len && d[i] == 0xD8 ? i + 1 : 0;
+}
+
+static int jpeg_tables_ok(const uint8_t *d, size_t len, size_t i)
+{
     /* Up to the frame header stb reads segment after segment: application
      * and comment payloads are skipped by their length, as stb skips them,
      * so that their bytes are not mistaken for tables. */
@@ -312,7 +324,8 @@ cvis_status cvis__stb_decode(const uint8_t *data, size_t len, int channels, int 
         return cvis__fail(CVIS_E_FORMAT, "empty image data (0 bytes)");
     if (len > INT_MAX)
         return cvis__fail(CVIS_E_LIMIT, "image data of %zu bytes is too large to decode", len);
-    if (len >= 2 && data[0] == 0xFF && data[1] == 0xD8 && !jpeg_tables_ok(data, len))
+    size_t jpeg = jpeg_start(data, len);
+    if (jpeg && !jpeg_tables_ok(data, len, jpeg))
         return cvis__fail(CVIS_E_FORMAT,
                           "damaged JPEG: a Huffman table declares more than 256 codes");
     int w = 0, h = 0, comp = 0;

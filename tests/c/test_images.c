@@ -385,6 +385,16 @@ static void test_jpeg_huffman_overflow(void)
     CHECK_STATUS(cvis_image_load_memory(b, (int64_t)sizeof b, &img), CVIS_E_FORMAT);
     CHECK(strstr(cvis_last_error(), "Huffman") != NULL);
     CHECK(img == NULL);
+    /* the same file behind fill bytes (FF FF D8: stb reads it as a JPEG) */
+    uint8_t *filled = malloc(sizeof b + 3);
+    CHECK(filled != NULL);
+    if (filled) {
+        memset(filled, 0xFF, 3);
+        memcpy(filled + 3, b + 1, sizeof b - 1);
+        CHECK_STATUS(cvis_image_load_memory(filled, (int64_t)sizeof b + 2, &img), CVIS_E_FORMAT);
+        CHECK(strstr(cvis_last_error(), "Huffman") != NULL);
+        free(filled);
+    }
     /* the same count hidden after the frame header, among the scan data */
     memcpy(b, jpeg_baseline, sizeof b);
     size_t sos = 0;
