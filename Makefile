@@ -229,7 +229,7 @@ fuzz-build:
 		$(FUZZ_BINS)
 
 # Seeds come from the normal build, from valid files (see make_seeds.c).
-$(FUZZ_DIR)/make_seeds: tests/fuzz/make_seeds.c $(FUZZ_HEADERS) tests/c/jpeg_samples.h $(STATIC)
+$(FUZZ_DIR)/make_seeds: tests/fuzz/make_seeds.c $(FUZZ_HEADERS) tests/c/jpeg_samples.h tests/c/gif_sample.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TEST) -Itests/fuzz $< -o $@ $(STATIC) $(LDFLAGS) $(LDLIBS)
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cvis.h"
+#include "gif_sample.h"
 #include "jpeg_samples.h"
 #include "seed_models.h"
 
@@ -62,35 +63,6 @@ static void save_model(cvis_model *m, const char *name)
     cvis_model_free(m);
 }
 
-/* A 2x2 GIF with a 4-colour palette and two frames (an animation: only
- * the first is read), LZW-coded by hand with 3-bit codes. */
-static size_t gif_frame(uint8_t *g, size_t n, const uint8_t idx[4])
-{
-    const uint8_t desc[] = {0x2C, 0, 0, 0, 0, 2, 0, 2, 0, 0x00, 2};
-    memcpy(g + n, desc, sizeof desc);
-    n += sizeof desc;
-    uint32_t bits = 0;
-    int nbits = 0, nd = 0, codes[9];
-    uint8_t data[8];
-    for (int i = 0; i < 4; i++) {
-        codes[2 * i] = 4; /* clear */
-        codes[2 * i + 1] = idx[i];
-    }
-    codes[8] = 5; /* end of information */
-    for (int i = 0; i < 9; i++) {
-        bits |= (uint32_t)codes[i] << nbits;
-        for (nbits += 3; nbits >= 8; nbits -= 8, bits >>= 8)
-            data[nd++] = (uint8_t)bits;
-    }
-    if (nbits)
-        data[nd++] = (uint8_t)bits;
-    g[n++] = (uint8_t)nd;
-    memcpy(g + n, data, (size_t)nd);
-    n += (size_t)nd;
-    g[n++] = 0;
-    return n;
-}
-
 static void images(void)
 {
     enum { W = 13, H = 9 };
@@ -118,14 +90,7 @@ static void images(void)
     write_bytes("image", "progressive.jpg", jpeg_progressive, sizeof jpeg_progressive);
 
     uint8_t g[128];
-    const uint8_t head[] = {'G', 'I', 'F', '8', '9', 'a', 2, 0, 2, 0, 0x81, 0, 0,
-                            255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255};
-    memcpy(g, head, sizeof head);
-    size_t n = gif_frame(g, sizeof head, (const uint8_t[4]){0, 1, 2, 3});
-    const uint8_t gce[] = {0x21, 0xF9, 4, 0, 10, 0, 0, 0};
-    memcpy(g + n, gce, sizeof gce);
-    n = gif_frame(g, n + sizeof gce, (const uint8_t[4]){3, 3, 0, 0});
-    g[n++] = 0x3B;
+    size_t n = make_gif(g);
     write_bytes("image", "two.gif", g, n);
 
     /* and one written by libcvis itself: a heatmap overlay */
