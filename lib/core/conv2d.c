@@ -56,7 +56,14 @@ typedef struct geom {
     int64_t K;     /* kh*kw*cg: rows of a group's kernel */
     int direct;    /* 1x1, stride 1, no pad, one group: no im2col */
     int small;     /* few output channels: the direct kernels (conv_direct.h) */
+    int64_t nb;    /* images per im2col + GEMM (im2col path) */
 } geom;
+
+/* Images share one im2col + GEMM while their columns fit in this many
+ * floats: a deep layer's product then packs its weights once for several
+ * images instead of once per image, and its few rows per image (49 at 7x7)
+ * become enough rows to keep the kernel and both threads busy. */
+#define COL_BATCH_FLOATS ((int64_t)1 << 21)
 
 static cvis_status conv_geom(const cvis__conv_attr *a, const cvis__shape *x, geom *g)
 {
@@ -85,6 +92,11 @@ static cvis_status conv_geom(const cvis__conv_attr *a, const cvis__shape *x, geo
     g->small = !g->direct && a->groups == 1 && a->cout % 8 == 0 && a->cout <= 32;
     if (g->B * g->Ho * g->Wo > INT32_MAX || g->K > INT32_MAX || g->C > INT32_MAX)
         return cvis__fail(CVIS_E_LIMIT, "convolution too large for the BLAS interface");
+    int64_t per_image = g->Ho * g->Wo * g->K;
+    g->nb = g->direct || g->small || per_image >= COL_BATCH_FLOATS ? 1
+                                                                   : COL_BATCH_FLOATS / per_image;
+    if (g->nb > g->B)
+        g->nb = g->B > 0 ? g->B : 1;
     return CVIS_OK;
 }
 
@@ -181,29 +193,42 @@ typedef struct col_job {
     const float *x;
     float *col, *dx;
     int c0;
+    int64_t images;
 } col_job;
 
+/* Rows of `images` consecutive images: row r is image r / Ho, output row
+ * r % Ho; image b's columns follow image b-1's. */
 static void im2col_range(void *ctx, int64_t begin, int64_t end)
 {
     const col_job *j = ctx;
-    im2col(j->a, j->g, j->x, j->c0, j->col, begin, end);
+    const geom *g = j->g;
+    for (int64_t r = begin; r < end; r++) {
+        int64_t b = r / g->Ho, oy = r % g->Ho;
+        im2col(j->a, g, j->x + b * g->H * g->W * g->C, j->c0, j->col + b * g->Ho * g->Wo * g->K,
+               oy, oy + 1);
+    }
 }
 
 static void col2im_range(void *ctx, int64_t begin, int64_t end)
 {
     const col_job *j = ctx;
-    col2im(j->a, j->g, j->col, j->c0, j->dx, begin, end);
+    const geom *g = j->g;
+    for (int64_t b = 0; b < j->images; b++)
+        col2im(j->a, g, j->col + b * g->Ho * g->Wo * g->K, j->c0, j->dx + b * g->H * g->W * g->C,
+               begin, end);
 }
 
-static void im2col_par(const cvis__conv_attr *a, const geom *g, const float *x, int c0, float *col)
+static void im2col_par(const cvis__conv_attr *a, const geom *g, const float *x, int64_t images,
+                       int c0, float *col)
 {
-    col_job j = {a, g, x, col, NULL, c0};
-    cvis__parallel_for(g->Ho, 2, im2col_range, &j);
+    col_job j = {a, g, x, col, NULL, c0, images};
+    cvis__parallel_for(images * g->Ho, 2, im2col_range, &j);
 }
 
-static void col2im_par(const cvis__conv_attr *a, const geom *g, const float *col, int c0, float *dx)
+static void col2im_par(const cvis__conv_attr *a, const geom *g, const float *col, int64_t images,
+                       int c0, float *dx)
 {
-    col_job j = {a, g, NULL, (float *)col, dx, c0};
+    col_job j = {a, g, NULL, (float *)col, dx, c0, images};
     cvis__parallel_for(g->cg, 16, col2im_range, &j);
 }
 
@@ -233,9 +258,33 @@ static void epilogue_coeffs(const cvis__conv_attr *a, const cvis_tensor *const *
     }
 }
 
+/* Bias (or batch norm) and activation on `rows` output rows, in one pass
+ * for the common case of a bias and a ReLU. */
+static void epilogue(const cvis__conv_attr *a, int drop_act, float *y, int64_t rows,
+                     const float *pre, const float *scale, const float *shift)
+{
+    int act = drop_act ? CVIS_ACT_LINEAR : a->act;
+    for (int64_t r = 0; r < rows; r++) {
+        float *v = y + r * a->cout;
+        if (a->has_bn)
+            for (int c = 0; c < a->cout; c++)
+                v[c] = (v[c] + pre[c]) * scale[c] + shift[c];
+        else if (act == CVIS_ACT_RELU)
+            for (int c = 0; c < a->cout; c++) {
+                float t = v[c] + shift[c];
+                v[c] = t > 0 ? t : 0;
+            }
+        else
+            for (int c = 0; c < a->cout; c++)
+                v[c] = v[c] + shift[c];
+    }
+    if (a->has_bn || act != CVIS_ACT_RELU)
+        cvis__act_apply(act, a->alpha, y, rows * a->cout, a->cout);
+}
+
 static int64_t col_floats(const geom *g)
 {
-    return g->direct || g->small ? 0 : g->Ho * g->Wo * g->K;
+    return g->direct || g->small ? 0 : g->nb * g->Ho * g->Wo * g->K;
 }
 
 static cvis__conv_geom direct_geom(const cvis__conv_attr *a, const geom *g)
@@ -303,6 +352,7 @@ static cvis_status conv_forward(cvis__op_args *args)
     float *scale = ws, *shift = ws + a->cout, *pre = ws + 2 * a->cout, *col = ws + 3 * a->cout;
     float *y = args->out->data;
     int64_t M = g.Ho * g.Wo;
+    epilogue_coeffs(a, args->params, pre, scale, shift);
     if (g.direct) {
         cvis__sgemm(CblasNoTrans, CblasNoTrans, (int)(g.B * M), a->cout, (int)g.C,
                     1.0f, x->data, (int)g.C, w, a->cout, 0.0f, y, a->cout);
@@ -310,30 +360,22 @@ static cvis_status conv_forward(cvis__op_args *args)
         direct_job j = {direct_geom(a, &g), x->data, w, NULL, NULL, y, NULL, NULL, 0, 0};
         cvis__parallel_for(g.B * g.Ho, ROW_GRAIN, forward_rows, &j);
     } else {
-        for (int64_t b = 0; b < g.B; b++) {
+        for (int64_t b = 0; b < g.B; b += g.nb) {
+            int64_t n = g.B - b < g.nb ? g.B - b : g.nb;
             const float *xb = x->data + b * g.H * g.W * g.C;
             float *yb = y + b * M * a->cout;
             for (int gr = 0; gr < a->groups; gr++) {
-                im2col_par(a, &g, xb, gr * g.cg, col);
-                cvis__sgemm(CblasNoTrans, CblasNoTrans, (int)M, g.coutg, (int)g.K,
+                im2col_par(a, &g, xb, n, gr * g.cg, col);
+                cvis__sgemm(CblasNoTrans, CblasNoTrans, (int)(n * M), g.coutg, (int)g.K,
                             1.0f, col, (int)g.K, w + gr * g.coutg, a->cout, 0.0f,
                             yb + gr * g.coutg, a->cout);
             }
+            /* while these images' outputs are still in cache */
+            epilogue(a, args->drop_act, yb, n * M, pre, scale, shift);
         }
+        return CVIS_OK;
     }
-    epilogue_coeffs(a, args->params, pre, scale, shift);
-    int64_t rows = g.B * M;
-    for (int64_t r = 0; r < rows; r++) {
-        float *v = y + r * a->cout;
-        if (a->has_bn)
-            for (int c = 0; c < a->cout; c++)
-                v[c] = (v[c] + pre[c]) * scale[c] + shift[c];
-        else
-            for (int c = 0; c < a->cout; c++)
-                v[c] = v[c] + shift[c];
-    }
-    if (!args->drop_act)
-        cvis__act_apply(a->act, a->alpha, y, args->out->size, a->cout);
+    epilogue(a, args->drop_act, y, g.B * M, pre, scale, shift);
     return CVIS_OK;
 }
 
@@ -444,26 +486,27 @@ static cvis_status conv_backward(cvis__op_args *args)
             for (int64_t b = 0; b < g.B; b++) {
                 cvis__sgemm(CblasNoTrans, CblasTrans, (int)M, (int)g.K, a->cout, 1.0f,
                             dconv + b * M * a->cout, a->cout, w, a->cout, 0.0f, dcol, (int)g.K);
-                col2im_par(a, &g, dcol, 0, dx + b * g.H * g.W * g.C);
+                col2im_par(a, &g, dcol, 1, 0, dx + b * g.H * g.W * g.C);
             }
         }
         return CVIS_OK;
     }
-    for (int64_t b = 0; b < g.B; b++) {
+    for (int64_t b = 0; b < g.B; b += g.nb) {
+        int64_t nimg = g.B - b < g.nb ? g.B - b : g.nb;
         const float *xb = x->data + b * g.H * g.W * g.C;
         const float *dyb = dconv + b * M * a->cout;
         for (int gr = 0; gr < a->groups; gr++) {
             if (dw) {
-                im2col_par(a, &g, xb, gr * g.cg, col);
-                cvis__sgemm(CblasTrans, CblasNoTrans, (int)g.K, g.coutg, (int)M, 1.0f,
+                im2col_par(a, &g, xb, nimg, gr * g.cg, col);
+                cvis__sgemm(CblasTrans, CblasNoTrans, (int)g.K, g.coutg, (int)(nimg * M), 1.0f,
                             col, (int)g.K, dyb + gr * g.coutg, a->cout, 1.0f, dw + gr * g.coutg,
                             a->cout);
             }
             if (dx) {
-                cvis__sgemm(CblasNoTrans, CblasTrans, (int)M, (int)g.K, g.coutg, 1.0f,
+                cvis__sgemm(CblasNoTrans, CblasTrans, (int)(nimg * M), (int)g.K, g.coutg, 1.0f,
                             dyb + gr * g.coutg, a->cout, w + gr * g.coutg, a->cout, 0.0f, dcol,
                             (int)g.K);
-                col2im_par(a, &g, dcol, gr * g.cg, dx + b * g.H * g.W * g.C);
+                col2im_par(a, &g, dcol, nimg, gr * g.cg, dx + b * g.H * g.W * g.C);
             }
         }
     }

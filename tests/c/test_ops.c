@@ -91,6 +91,85 @@ static void test_conv_case(const char *label, cvis__conv_attr a, int64_t B, int6
     free_case(&c);
 }
 
+/* Several images in one im2col + GEMM (lib/core/conv2d.c, COL_BATCH_FLOATS):
+ * 64x80 outputs of 3x3x16 columns are 737,280 floats an image, so two of
+ * the three images share a product and the third is a product of its own.
+ * Forward, input gradient and weight gradient against the definition, on
+ * samples of every image (too large for finite differences). */
+static void test_conv_shared_product(void)
+{
+    cvis__conv_attr a = {3, 3, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER, 0, 0, 0, 0, 40, 1, 0, 0,
+                         CVIS_ACT_LINEAR, 0};
+    const int64_t B = 3, H = 64, W = 80, C = 16;
+    opcase c = {0};
+    c.op = &cvis__op_conv2d;
+    c.attr = &a;
+    c.n_in = 1;
+    c.in[0] = rand4(B, H, W, C, -1, 1);
+    int64_t ks[4] = {3, 3, C, a.cout};
+    c.p[c.n_p++] = tensor_rand(&rng, 4, ks, -0.5, 0.5);
+    c.p[c.n_p++] = rand1(a.cout, -0.5, 0.5);
+    cvis__tape *t = NULL;
+    int in_slot, out_slot;
+    CHECK_OK(cvis__tape_new(&t));
+    CHECK_OK(cvis__tape_leaf(t, c.in[0], 1, &in_slot));
+    CHECK_OK(cvis__tape_push(t, c.op, c.attr, 1, &in_slot, c.n_p, (const cvis_tensor *const *)c.p,
+                             1, 0, &out_slot));
+    const cvis_tensor *y = cvis__tape_value(t, out_slot);
+    cvis_tensor *R = rand4(B, H, W, a.cout, -1, 1);
+    const float *seed = R->data;
+    CHECK_OK(cvis__tape_backward(t, 1, &out_slot, &seed, CVIS__RELU_NORMAL));
+    const cvis_tensor *dx = cvis__tape_grad(t, in_slot);
+    const float *dw = cvis__tape_param_grad(t, out_slot, 0);
+    const float *w = c.p[0]->data;
+    double worst_y = 0, worst_dx = 0, worst_dw = 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t k = 0; k < 400; k++) {
+            int64_t oy = (k * 37 + b) % H, ox = (k * 53 + 7 * b) % W;
+            int co = (int)(k % a.cout), ci = (int)(k % C);
+            double r = ref_conv_at(&a, c.in[0], c.p[0], c.p[1]->data, 1, 1, b, oy, ox, co);
+            double d = fabs(r - y->data[((b * H + oy) * W + ox) * a.cout + co]);
+            worst_y = d > worst_y ? d : worst_y;
+            /* dx at (oy, ox, ci): every output whose window covers it */
+            double g = 0;
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) {
+                    int64_t py = oy + 1 - ky, px = ox + 1 - kx;
+                    if (py < 0 || py >= H || px < 0 || px >= W)
+                        continue;
+                    for (int o = 0; o < a.cout; o++)
+                        g += (double)R->data[((b * H + py) * W + px) * a.cout + o] *
+                             w[((ky * 3 + kx) * C + ci) * a.cout + o];
+                }
+            d = fabs(g - dx->data[((b * H + oy) * W + ox) * C + ci]);
+            worst_dx = d > worst_dx ? d : worst_dx;
+        }
+    /* a few weight gradients: sums over every image and position */
+    for (int k = 0; k < 12; k++) {
+        int ky = k % 3, kx = (k / 3) % 3, ci = (k * 5) % (int)C, co = (k * 7) % a.cout;
+        double g = 0;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t oy = 0; oy < H; oy++)
+                for (int64_t ox = 0; ox < W; ox++) {
+                    int64_t iy = oy - 1 + ky, ix = ox - 1 + kx;
+                    if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                        g += (double)c.in[0]->data[((b * H + iy) * W + ix) * C + ci] *
+                             R->data[((b * H + oy) * W + ox) * a.cout + co];
+                }
+        double d = fabs(g - dw[((ky * 3 + kx) * C + ci) * a.cout + co]) / (1 + fabs(g));
+        worst_dw = d > worst_dw ? d : worst_dw;
+    }
+    if (worst_y > 1e-4 || worst_dx > 1e-4 || worst_dw > 1e-4)
+        fprintf(stderr, "conv shared product: forward %g, dx %g, dw %g\n", worst_y, worst_dx,
+                worst_dw);
+    CHECK(worst_y <= 1e-4);
+    CHECK(worst_dx <= 1e-4);
+    CHECK(worst_dw <= 1e-4);
+    cvis_tensor_free(R);
+    cvis__tape_free(t);
+    free_case(&c);
+}
+
 static void test_conv(void)
 {
     /* a hand-computed case: 3x3 input, 2x2 kernel of ones, bias 1 */
@@ -555,6 +634,7 @@ static void test_concat_pad(void)
 TEST_MAIN({
     cvis__rng_seed(&rng, 42);
     test_conv();
+    test_conv_shared_product();
     test_dense();
     test_activations();
     test_guided_relu();
