@@ -104,31 +104,41 @@ static cvis_status pool_backward(cvis__op_args *args)
     cvis__shape xs = cvis__tensor_get_shape(args->in[0]);
     CVIS_TRY(pool_geom(a, &xs, &g));
     const float *x = args->in[0]->data, *y = args->out->data, *dy = args->dout;
+    /* Max: per channel, the first tap in scan order that holds the maximum
+     * takes the gradient.  The taps are scanned backwards with channels
+     * innermost (NHWC rows are contiguous), so that a plain select keeps
+     * the earliest hit: a branch per value would be mispredicted. */
+    int32_t *tap = NULL;
+    if (a->kind == CVIS_POOL_MAX)
+        CVIS_TRY(cvis__ws_get(args->ws, (size_t)g.C, (float **)&tap));
     for (int64_t b = 0; b < g.B; b++)
         for (int64_t oy = 0; oy < g.Ho; oy++)
             for (int64_t ox = 0; ox < g.Wo; ox++) {
                 int64_t y0, y1, x0, x1;
                 float div;
                 window(a, &g, oy, ox, &y0, &y1, &x0, &x1, &div);
-                int64_t o = ((b * g.Ho + oy) * g.Wo + ox) * g.C;
-                for (int64_t c = 0; c < g.C; c++) {
-                    if (a->kind == CVIS_POOL_MAX) {
-                        /* the first maximum in scan order takes the gradient */
-                        int done = 0;
-                        for (int64_t iy = y0; iy < y1 && !done; iy++)
-                            for (int64_t ix = x0; ix < x1 && !done; ix++) {
-                                int64_t i = ((b * g.H + iy) * g.W + ix) * g.C + c;
-                                if (x[i] == y[o + c]) {
-                                    dx[i] += dy[o + c];
-                                    done = 1;
-                                }
-                            }
-                    } else if (div > 0) {
-                        float share = dy[o + c] / div;
-                        for (int64_t iy = y0; iy < y1; iy++)
-                            for (int64_t ix = x0; ix < x1; ix++)
-                                dx[((b * g.H + iy) * g.W + ix) * g.C + c] += share;
+                int64_t o = ((b * g.Ho + oy) * g.Wo + ox) * g.C, ww = x1 - x0;
+                const float *yo = y + o, *dyo = dy + o;
+                if (a->kind == CVIS_POOL_MAX) {
+                    for (int64_t c = 0; c < g.C; c++)
+                        tap[c] = -1;
+                    for (int64_t t = (y1 - y0) * ww - 1; t >= 0; t--) {
+                        const float *v = x + ((b * g.H + y0 + t / ww) * g.W + x0 + t % ww) * g.C;
+                        int32_t t32 = (int32_t)t;
+                        for (int64_t c = 0; c < g.C; c++)
+                            tap[c] = v[c] == yo[c] ? t32 : tap[c];
                     }
+                    for (int64_t c = 0; c < g.C; c++)
+                        if (tap[c] >= 0)
+                            dx[((b * g.H + y0 + tap[c] / ww) * g.W + x0 + tap[c] % ww) * g.C + c] +=
+                                dyo[c];
+                } else if (div > 0) {
+                    for (int64_t iy = y0; iy < y1; iy++)
+                        for (int64_t ix = x0; ix < x1; ix++) {
+                            float *d = dx + ((b * g.H + iy) * g.W + ix) * g.C;
+                            for (int64_t c = 0; c < g.C; c++)
+                                d[c] += dyo[c] / div;
+                        }
                 }
             }
     return CVIS_OK;

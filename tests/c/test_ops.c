@@ -422,6 +422,30 @@ static void test_pool(void)
     CHECK(y && y->shape[1] == 1 && y->data[0] == 10);
     cvis__tape_free(t);
     free_case(&c);
+    /* ties: the first maximum in scan order takes the whole gradient, per
+     * channel (channel 0 peaks at taps 1 and 3, channel 1 at all four) */
+    {
+        cvis__pool_attr m = {CVIS_POOL_MAX, 2, 2, 2, 2, CVIS__PAD_VALID, 0, 0, 0, 0, 0, 0};
+        int64_t ts[4] = {1, 2, 2, 2};
+        cvis_tensor *x = NULL;
+        cvis__tape *tt = NULL;
+        int xs, ys;
+        CHECK_OK(cvis_tensor_create(4, ts, &x));
+        const float vals[8] = {0, 5, 7, 5, 1, 5, 7, 5};
+        memcpy(x->data, vals, sizeof vals);
+        CHECK_OK(cvis__tape_new(&tt));
+        CHECK_OK(cvis__tape_leaf(tt, x, 1, &xs));
+        CHECK_OK(cvis__tape_push(tt, &cvis__op_pool2d, &m, 1, &xs, 0, NULL, 0, 0, &ys));
+        const float seed[2] = {2, 3};
+        const float *sp = seed;
+        CHECK_OK(cvis__tape_backward(tt, 1, &ys, &sp, CVIS__RELU_NORMAL));
+        const cvis_tensor *dx = cvis__tape_grad(tt, xs);
+        const float want[8] = {0, 3, 2, 0, 0, 0, 0, 0};
+        for (int i = 0; dx && i < 8; i++)
+            CHECK_NEAR(dx->data[i], want[i], 0);
+        cvis__tape_free(tt);
+        cvis_tensor_free(x);
+    }
     /* gradients on random inputs (no ties), several geometries */
     cvis__pool_attr geoms[] = {
         {CVIS_POOL_MAX, 2, 2, 2, 2, CVIS__PAD_VALID, 0, 0, 0, 0, 0, 0},
