@@ -1,7 +1,9 @@
 /* 2-D convolution in NHWC: im2col + SGEMM (1x1 stride-1 convolutions use
  * the input directly), with the bias, an optional inference batch norm and
  * the activation fused into the output.  Backward-data is GEMM + col2im,
- * backward-weights is im2col + GEMM. */
+ * or with stride 1 im2col of dy + GEMM with the flipped kernel;
+ * backward-weights is im2col + GEMM.  Few output channels take the direct
+ * kernels of conv_direct.h instead. */
 #include <math.h>
 #include <string.h>
 
@@ -379,6 +381,45 @@ static cvis_status conv_forward(cvis__op_args *args)
     return CVIS_OK;
 }
 
+/* The geometry of the data gradient of a stride-1 convolution as a
+ * forward convolution: dy (Ho x Wo x cout) in, the input's shape out, the
+ * same kernel size and dilation, pads (k-1)*d - pad before. */
+static void flip_geom(const cvis__conv_attr *a, const geom *g, int pt, int pl, geom *f)
+{
+    *f = *g;
+    f->H = g->Ho;
+    f->W = g->Wo;
+    f->C = f->cg = g->cout;
+    f->Ho = g->H;
+    f->Wo = g->W;
+    f->cout = f->coutg = (int)g->C;
+    f->pt = pt;
+    f->pl = pl;
+    f->K = (int64_t)a->kh * a->kw * g->cout;
+    f->direct = f->small = 0;
+    int64_t per_image = f->Ho * f->Wo * f->K;
+    f->nb = per_image >= COL_BATCH_FLOATS ? 1 : COL_BATCH_FLOATS / per_image;
+    if (f->nb > f->B)
+        f->nb = f->B > 0 ? f->B : 1;
+}
+
+/* The kernel (kh, kw, C, cout) flipped in both spatial axes and transposed
+ * to (kh, kw, cout, Cp), zero for channels C..Cp-1; in blocks of 16 x 16 so
+ * that both sides are read and written a cache line at a time. */
+static void flip_kernel(const cvis__conv_attr *a, int64_t C, int64_t Cp, const float *w, float *wt)
+{
+    int64_t cout = a->cout, taps = (int64_t)a->kh * a->kw;
+    for (int64_t t = 0; t < taps; t++) {
+        const float *src = w + (taps - 1 - t) * C * cout; /* (C, cout) of the mirrored tap */
+        float *dst = wt + t * cout * Cp;                 /* (cout, Cp) */
+        for (int64_t c0 = 0; c0 < Cp; c0 += 16)
+            for (int64_t o0 = 0; o0 < cout; o0 += 16)
+                for (int64_t o = o0; o < o0 + 16 && o < cout; o++)
+                    for (int64_t c = c0; c < c0 + 16 && c < Cp; c++)
+                        dst[o * Cp + c] = c < C ? src[c * cout + o] : 0.0f;
+    }
+}
+
 static cvis_status conv_backward(cvis__op_args *args)
 {
     const cvis__conv_attr *a = args->attr;
@@ -393,25 +434,39 @@ static cvis_status conv_backward(cvis__op_args *args)
         return cvis__fail(CVIS_E_UNSUPPORTED,
                           "weight gradients of a convolution with merged batch norm");
     int64_t M = g.Ho * g.Wo, n = args->out->size;
-    /* Data gradients on the direct path: with stride 1 they are a forward
-     * convolution of dy with the flipped kernel (input channels padded to a
-     * multiple of 8 through a scratch image when needed); with strides, the
-     * scatter kernel for whole vectors of channels; else GEMM + col2im. */
+    /* Data gradients with stride 1 are a forward convolution of dy with the
+     * flipped kernel: on the direct path (input channels padded to a
+     * multiple of 8 through a scratch image when needed), and on the GEMM
+     * path as im2col of dy + GEMM, which has no col2im to split between
+     * threads (its channel ranges scale poorly).  Else, on the direct path,
+     * the scatter kernel for whole vectors of channels; on the GEMM path,
+     * GEMM + col2im. */
     int flip_pt = (a->kh - 1) * a->dh - g.pt, flip_pl = (a->kw - 1) * a->dw - g.pl;
-    int flip = g.small && a->sh == 1 && a->sw == 1 && flip_pt >= 0 && flip_pl >= 0;
+    int stride1 = a->sh == 1 && a->sw == 1 && flip_pt >= 0 && flip_pl >= 0;
+    int flip = g.small && stride1;
+    /* the flipped kernel is transposed on every call: worth it while it is
+     * small beside dy's columns (about C against B*H*W values per tap) */
+    int gemm_flip = !g.small && !g.direct && a->groups == 1 && stride1 && args->din[0] &&
+                    g.C * 8 <= g.B * g.H * g.W;
+    geom gf = {0};
+    if (gemm_flip)
+        flip_geom(a, &g, flip_pt, flip_pl, &gf);
     int direct_data = g.small && g.C % 8 == 0;
-    int64_t Cp = (g.C + 7) / 8 * 8; /* the flipped kernel's output channels */
+    int64_t Cp = flip ? (g.C + 7) / 8 * 8 : g.C; /* the flipped kernel's output channels */
     int64_t cols = g.small && !direct_data && !flip ? M * g.K : col_floats(&g);
-    int64_t wt_n = flip ? (int64_t)a->kh * a->kw * Cp * a->cout
-                        : direct_data ? (int64_t)a->kh * a->kw * g.C * a->cout : 0;
+    int64_t dcols = gemm_flip ? col_floats(&gf) : cols;
+    int64_t wt_n = flip || gemm_flip ? (int64_t)a->kh * a->kw * Cp * a->cout
+                   : direct_data     ? (int64_t)a->kh * a->kw * g.C * a->cout
+                                     : 0;
     int64_t tmp_n = flip && Cp != g.C ? g.H * g.W * Cp : 0;
     int64_t dw_n = (int64_t)a->kh * a->kw * g.C * a->cout;
     int ways = g.small && dw ? cvis__parallel_ways(g.B * g.Ho, ROW_GRAIN) : 0;
     float *ws;
-    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(3 * a->cout + n + 2 * cols + wt_n + ways * dw_n + tmp_n),
+    CVIS_TRY(cvis__ws_get(args->ws,
+                          (size_t)(3 * a->cout + n + cols + dcols + wt_n + ways * dw_n + tmp_n),
                           &ws));
     float *scale = ws, *shift = ws + a->cout, *pre = ws + 2 * a->cout, *dconv = ws + 3 * a->cout;
-    float *col = dconv + n, *dcol = col + cols, *wt = dcol + cols, *dw_parts = wt + wt_n;
+    float *col = dconv + n, *dcol = col + cols, *wt = dcol + dcols, *dw_parts = wt + wt_n;
     float *tmp = dw_parts + ways * dw_n;
     /* d(pre-activation), then through the epilogue's scale */
     cvis__act_grad(args->drop_act ? CVIS_ACT_LINEAR : a->act, a->alpha, NULL, args->out->data,
@@ -447,16 +502,7 @@ static cvis_status conv_backward(cvis__op_args *args)
                     dw[i] += dw_parts[p * dw_n + i];
         }
         if (dx && flip) {
-            /* the kernel flipped and transposed to (kh, kw, cout, Cp), zero
-             * past C */
-            for (int ky = 0; ky < a->kh; ky++)
-                for (int kx = 0; kx < a->kw; kx++)
-                    for (int co = 0; co < a->cout; co++)
-                        for (int64_t c = 0; c < Cp; c++)
-                            wt[(((int64_t)ky * a->kw + kx) * a->cout + co) * Cp + c] =
-                                c < g.C ? w[((((int64_t)(a->kh - 1 - ky) * a->kw) +
-                                              (a->kw - 1 - kx)) * g.C + c) * a->cout + co]
-                                        : 0.0f;
+            flip_kernel(a, g.C, Cp, w, wt);
             direct_job f = {{g.Ho, g.Wo, a->cout, g.H, g.W, Cp, a->kh, a->kw, 1, 1, a->dh, a->dw,
                              flip_pt, flip_pl},
                             dconv, wt, NULL, NULL, dx, NULL, NULL, 0, 1};
@@ -490,6 +536,17 @@ static cvis_status conv_backward(cvis__op_args *args)
             }
         }
         return CVIS_OK;
+    }
+    if (dx && gemm_flip) {
+        flip_kernel(a, g.C, g.C, w, wt);
+        for (int64_t b = 0; b < g.B; b += gf.nb) {
+            int64_t nimg = g.B - b < gf.nb ? g.B - b : gf.nb;
+            im2col_par(a, &gf, dconv + b * M * a->cout, nimg, 0, dcol);
+            cvis__sgemm(CblasNoTrans, CblasNoTrans, (int)(nimg * g.H * g.W), (int)g.C, (int)gf.K,
+                        1.0f, dcol, (int)gf.K, wt, (int)g.C, 1.0f, dx + b * g.H * g.W * g.C,
+                        (int)g.C);
+        }
+        dx = NULL;
     }
     for (int64_t b = 0; b < g.B; b += g.nb) {
         int64_t nimg = g.B - b < g.nb ? g.B - b : g.nb;

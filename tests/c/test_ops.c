@@ -92,13 +92,14 @@ static void test_conv_case(const char *label, cvis__conv_attr a, int64_t B, int6
 }
 
 /* Several images in one im2col + GEMM (lib/core/conv2d.c, COL_BATCH_FLOATS):
- * 64x80 outputs of 3x3x16 columns are 737,280 floats an image, so two of
- * the three images share a product and the third is a product of its own.
+ * 64x80 outputs of 3x3x16 columns are 737,280 floats an image, and the
+ * data gradient's columns (3x3x20 of dy) 921,600, so in both two of the
+ * three images share a product and the third is a product of its own.
  * Forward, input gradient and weight gradient against the definition, on
  * samples of every image (too large for finite differences). */
 static void test_conv_shared_product(void)
 {
-    cvis__conv_attr a = {3, 3, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER, 0, 0, 0, 0, 40, 1, 0, 0,
+    cvis__conv_attr a = {3, 3, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER, 0, 0, 0, 0, 20, 1, 0, 0,
                          CVIS_ACT_LINEAR, 0};
     const int64_t B = 3, H = 64, W = 80, C = 16;
     opcase c = {0};
