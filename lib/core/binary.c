@@ -74,8 +74,27 @@ static cvis_status binary_forward(cvis__op_args *args)
     const cvis_tensor *a = args->in[0], *b = args->in[1];
     float *y = args->out->data;
     if (a->size == args->out->size && b->size == args->out->size) {
-        for (int64_t i = 0; i < a->size; i++)
-            y[i] = apply(at->kind, a->data[i], b->data[i]);
+        /* same shapes (a residual connection): one vectorizable loop per kind */
+        const float *x = a->data, *z = b->data;
+        int64_t n = a->size;
+        switch (at->kind) {
+        case CVIS__BIN_ADD:
+            for (int64_t i = 0; i < n; i++)
+                y[i] = x[i] + z[i];
+            break;
+        case CVIS__BIN_SUB:
+            for (int64_t i = 0; i < n; i++)
+                y[i] = x[i] - z[i];
+            break;
+        case CVIS__BIN_MUL:
+            for (int64_t i = 0; i < n; i++)
+                y[i] = x[i] * z[i];
+            break;
+        default:
+            for (int64_t i = 0; i < n; i++)
+                y[i] = x[i] / z[i];
+            break;
+        }
         return CVIS_OK;
     }
     int64_t sa[CVIS_MAX_DIMS], sb[CVIS_MAX_DIMS];
@@ -94,10 +113,21 @@ static cvis_status binary_backward(cvis__op_args *args)
     int64_t sa[CVIS_MAX_DIMS], sb[CVIS_MAX_DIMS];
     bcast_strides(a, args->out, sa);
     bcast_strides(b, args->out, sb);
+    int same = a->size == args->out->size && b->size == args->out->size;
     switch (at->kind) {
     case CVIS__BIN_ADD:
     case CVIS__BIN_SUB: {
         float sign = at->kind == CVIS__BIN_SUB ? -1.0f : 1.0f;
+        if (same) { /* a residual connection: no index arithmetic */
+            int64_t n = args->out->size;
+            if (da)
+                for (int64_t i = 0; i < n; i++)
+                    da[i] += dy[i];
+            if (db)
+                for (int64_t i = 0; i < n; i++)
+                    db[i] += sign * dy[i];
+            break;
+        }
         FOR_EACH_BROADCAST(args->out, sa, sb, {
             if (da)
                 da[ia] += dy[i];
