@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "ops.h"
+#include "parallel.h"
 
 const char *cvis__act_name(int act)
 {
@@ -45,7 +46,7 @@ static void softmax_rows(float *y, int64_t n, int64_t row)
     }
 }
 
-void cvis__act_apply(int act, float alpha, float *y, int64_t n, int64_t row)
+static void act_apply_serial(int act, float alpha, float *y, int64_t n, int64_t row)
 {
     switch (act) {
     case CVIS_ACT_RELU:
@@ -98,8 +99,9 @@ static float relu_grad(float pos, float dy, cvis__relu_mode mode)
     }
 }
 
-void cvis__act_grad(int act, float alpha, const float *x, const float *y, const float *dy,
-                    float *dx, int64_t n, int64_t row, cvis__relu_mode mode, int accumulate)
+static void act_grad_serial(int act, float alpha, const float *x, const float *y,
+                            const float *dy, float *dx, int64_t n, int64_t row,
+                            cvis__relu_mode mode, int accumulate)
 {
 #define EMIT(i, v)                \
     do {                          \
@@ -155,6 +157,62 @@ void cvis__act_grad(int act, float alpha, const float *x, const float *y, const 
         break;
     }
 #undef EMIT
+}
+
+/* Both run on the worker pool by whole rows (softmax's unit); each value
+ * is computed as on one thread. */
+typedef struct act_job {
+    int act;
+    float alpha;
+    const float *x, *y, *dy;
+    float *out;
+    int64_t row;
+    cvis__relu_mode mode;
+    int accumulate;
+} act_job;
+
+#define ACT_GRAIN_VALUES 32768
+
+static int64_t act_grain(int64_t row)
+{
+    return row >= ACT_GRAIN_VALUES ? 1 : ACT_GRAIN_VALUES / row;
+}
+
+static void act_apply_range(void *ctx, int64_t r0, int64_t r1)
+{
+    const act_job *j = ctx;
+    act_apply_serial(j->act, j->alpha, j->out + r0 * j->row, (r1 - r0) * j->row, j->row);
+}
+
+static void act_grad_range(void *ctx, int64_t r0, int64_t r1)
+{
+    const act_job *j = ctx;
+    int64_t o = r0 * j->row;
+    act_grad_serial(j->act, j->alpha, j->x ? j->x + o : NULL, j->y + o, j->dy + o, j->out + o,
+                    (r1 - r0) * j->row, j->row, j->mode, j->accumulate);
+}
+
+void cvis__act_apply(int act, float alpha, float *y, int64_t n, int64_t row)
+{
+    if (act == CVIS_ACT_LINEAR)
+        return;
+    if (row < 1 || n % row || n < 2 * ACT_GRAIN_VALUES) {
+        act_apply_serial(act, alpha, y, n, row);
+        return;
+    }
+    act_job j = {act, alpha, NULL, NULL, NULL, y, row, CVIS__RELU_NORMAL, 0};
+    cvis__parallel_for(n / row, act_grain(row), act_apply_range, &j);
+}
+
+void cvis__act_grad(int act, float alpha, const float *x, const float *y, const float *dy,
+                    float *dx, int64_t n, int64_t row, cvis__relu_mode mode, int accumulate)
+{
+    if (row < 1 || n % row || n < 2 * ACT_GRAIN_VALUES) {
+        act_grad_serial(act, alpha, x, y, dy, dx, n, row, mode, accumulate);
+        return;
+    }
+    act_job j = {act, alpha, x, y, dy, dx, row, mode, accumulate};
+    cvis__parallel_for(n / row, act_grain(row), act_grad_range, &j);
 }
 
 static cvis_status act_shape(const void *attr, int n_in, const cvis__shape *in, cvis__shape *out)

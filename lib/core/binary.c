@@ -3,6 +3,7 @@
 
 #include "error.h"
 #include "ops.h"
+#include "parallel.h"
 
 static cvis_status binary_shape(const void *attr, int n_in, const cvis__shape *in,
                                 cvis__shape *out)
@@ -68,33 +69,64 @@ static float apply(int kind, float a, float b)
         }                                                                      \
     } while (0)
 
+/* Inputs of the output's shape (a residual connection): one vectorizable
+ * loop per kind, without the broadcast index arithmetic, on the worker
+ * pool. */
+typedef struct same_job {
+    int kind;
+    const float *x, *z; /* forward: the inputs; backward: x is dy */
+    float *y, *dz;      /* forward: y is the output; backward: y, dz are da, db */
+    float sign;
+} same_job;
+
+#define SAME_GRAIN 32768
+
+static void same_forward(void *ctx, int64_t b, int64_t e)
+{
+    const same_job *j = ctx;
+    const float *x = j->x, *z = j->z;
+    float *y = j->y;
+    switch (j->kind) {
+    case CVIS__BIN_ADD:
+        for (int64_t i = b; i < e; i++)
+            y[i] = x[i] + z[i];
+        break;
+    case CVIS__BIN_SUB:
+        for (int64_t i = b; i < e; i++)
+            y[i] = x[i] - z[i];
+        break;
+    case CVIS__BIN_MUL:
+        for (int64_t i = b; i < e; i++)
+            y[i] = x[i] * z[i];
+        break;
+    default:
+        for (int64_t i = b; i < e; i++)
+            y[i] = x[i] / z[i];
+        break;
+    }
+}
+
+/* the gradients of an addition or a subtraction (sign -1) */
+static void same_backward(void *ctx, int64_t b, int64_t e)
+{
+    const same_job *j = ctx;
+    const float *dy = j->x;
+    if (j->y)
+        for (int64_t i = b; i < e; i++)
+            j->y[i] += dy[i];
+    if (j->dz)
+        for (int64_t i = b; i < e; i++)
+            j->dz[i] += j->sign * dy[i];
+}
+
 static cvis_status binary_forward(cvis__op_args *args)
 {
     const cvis__binary_attr *at = args->attr;
     const cvis_tensor *a = args->in[0], *b = args->in[1];
     float *y = args->out->data;
     if (a->size == args->out->size && b->size == args->out->size) {
-        /* same shapes (a residual connection): one vectorizable loop per kind */
-        const float *x = a->data, *z = b->data;
-        int64_t n = a->size;
-        switch (at->kind) {
-        case CVIS__BIN_ADD:
-            for (int64_t i = 0; i < n; i++)
-                y[i] = x[i] + z[i];
-            break;
-        case CVIS__BIN_SUB:
-            for (int64_t i = 0; i < n; i++)
-                y[i] = x[i] - z[i];
-            break;
-        case CVIS__BIN_MUL:
-            for (int64_t i = 0; i < n; i++)
-                y[i] = x[i] * z[i];
-            break;
-        default:
-            for (int64_t i = 0; i < n; i++)
-                y[i] = x[i] / z[i];
-            break;
-        }
+        same_job j = {at->kind, a->data, b->data, y, NULL, 0};
+        cvis__parallel_for(a->size, SAME_GRAIN, same_forward, &j);
         return CVIS_OK;
     }
     int64_t sa[CVIS_MAX_DIMS], sb[CVIS_MAX_DIMS];
@@ -118,14 +150,9 @@ static cvis_status binary_backward(cvis__op_args *args)
     case CVIS__BIN_ADD:
     case CVIS__BIN_SUB: {
         float sign = at->kind == CVIS__BIN_SUB ? -1.0f : 1.0f;
-        if (same) { /* a residual connection: no index arithmetic */
-            int64_t n = args->out->size;
-            if (da)
-                for (int64_t i = 0; i < n; i++)
-                    da[i] += dy[i];
-            if (db)
-                for (int64_t i = 0; i < n; i++)
-                    db[i] += sign * dy[i];
+        if (same) {
+            same_job j = {at->kind, dy, NULL, da, db, sign};
+            cvis__parallel_for(args->out->size, SAME_GRAIN, same_backward, &j);
             break;
         }
         FOR_EACH_BROADCAST(args->out, sa, sb, {

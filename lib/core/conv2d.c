@@ -262,10 +262,9 @@ static void epilogue_coeffs(const cvis__conv_attr *a, const cvis_tensor *const *
 
 /* Bias (or batch norm) and activation on `rows` output rows, in one pass
  * for the common case of a bias and a ReLU. */
-static void epilogue(const cvis__conv_attr *a, int drop_act, float *y, int64_t rows,
-                     const float *pre, const float *scale, const float *shift)
+static void epilogue_rows(const cvis__conv_attr *a, int act, float *y, int64_t rows,
+                          const float *pre, const float *scale, const float *shift)
 {
-    int act = drop_act ? CVIS_ACT_LINEAR : a->act;
     for (int64_t r = 0; r < rows; r++) {
         float *v = y + r * a->cout;
         if (a->has_bn)
@@ -282,6 +281,27 @@ static void epilogue(const cvis__conv_attr *a, int drop_act, float *y, int64_t r
     }
     if (a->has_bn || act != CVIS_ACT_RELU)
         cvis__act_apply(act, a->alpha, y, rows * a->cout, a->cout);
+}
+
+typedef struct epilogue_job {
+    const cvis__conv_attr *a;
+    int act;
+    float *y;
+    const float *pre, *scale, *shift;
+} epilogue_job;
+
+static void epilogue_range(void *ctx, int64_t r0, int64_t r1)
+{
+    const epilogue_job *j = ctx;
+    epilogue_rows(j->a, j->act, j->y + r0 * j->a->cout, r1 - r0, j->pre, j->scale, j->shift);
+}
+
+/* The epilogue on the worker pool, by rows of at least 32768 values. */
+static void epilogue(const cvis__conv_attr *a, int drop_act, float *y, int64_t rows,
+                     const float *pre, const float *scale, const float *shift)
+{
+    epilogue_job j = {a, drop_act ? CVIS_ACT_LINEAR : a->act, y, pre, scale, shift};
+    cvis__parallel_for(rows, 32768 / a->cout + 1, epilogue_range, &j);
 }
 
 static int64_t col_floats(const geom *g)

@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "ops.h"
+#include "parallel.h"
 
 typedef struct pgeom {
     int64_t B, H, W, C, Ho, Wo;
@@ -58,89 +59,117 @@ static void window(const cvis__pool_attr *a, const pgeom *g, int64_t oy, int64_t
     *divisor = (float)(a->count_include_pad ? padded : inside);
 }
 
+typedef struct pool_job {
+    const cvis__pool_attr *a;
+    const pgeom *g;
+    const float *x, *y, *dy;
+    float *out; /* forward: y; backward: dx */
+    int32_t *tap;
+} pool_job;
+
+/* Output rows [r0, r1) of the whole batch (row r: image r / Ho). */
+static void forward_range(void *ctx, int64_t r0, int64_t r1)
+{
+    const pool_job *j = ctx;
+    const cvis__pool_attr *a = j->a;
+    const pgeom *g = j->g;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t b = r / g->Ho, oy = r % g->Ho;
+        for (int64_t ox = 0; ox < g->Wo; ox++) {
+            int64_t y0, y1, x0, x1;
+            float div;
+            window(a, g, oy, ox, &y0, &y1, &x0, &x1, &div);
+            float *o = j->out + ((b * g->Ho + oy) * g->Wo + ox) * g->C;
+            int empty = y1 <= y0 || x1 <= x0;
+            for (int64_t c = 0; c < g->C; c++)
+                o[c] = (a->kind == CVIS_POOL_MAX && !empty) ? -FLT_MAX : 0.0f;
+            for (int64_t iy = y0; iy < y1; iy++)
+                for (int64_t ix = x0; ix < x1; ix++) {
+                    const float *v = j->x + ((b * g->H + iy) * g->W + ix) * g->C;
+                    if (a->kind == CVIS_POOL_MAX) {
+                        for (int64_t c = 0; c < g->C; c++)
+                            o[c] = v[c] > o[c] ? v[c] : o[c];
+                    } else {
+                        for (int64_t c = 0; c < g->C; c++)
+                            o[c] += v[c];
+                    }
+                }
+            if (a->kind == CVIS_POOL_AVG && div > 0)
+                for (int64_t c = 0; c < g->C; c++)
+                    o[c] /= div;
+        }
+    }
+}
+
 static cvis_status pool_forward(cvis__op_args *args)
 {
-    const cvis__pool_attr *a = args->attr;
     pgeom g;
     cvis__shape xs = cvis__tensor_get_shape(args->in[0]);
-    CVIS_TRY(pool_geom(a, &xs, &g));
-    const float *x = args->in[0]->data;
-    float *y = args->out->data;
-    for (int64_t b = 0; b < g.B; b++)
-        for (int64_t oy = 0; oy < g.Ho; oy++)
-            for (int64_t ox = 0; ox < g.Wo; ox++) {
+    CVIS_TRY(pool_geom(args->attr, &xs, &g));
+    pool_job j = {args->attr, &g, args->in[0]->data, NULL, NULL, args->out->data, NULL};
+    cvis__parallel_for(g.B * g.Ho, 1 + 32768 / (g.Wo * g.C + 1), forward_range, &j);
+    return CVIS_OK;
+}
+
+/* Channels [c0, c1) of every window: overlapping windows add to the same
+ * input rows, so threads take channels, not rows.  Max: per channel, the
+ * first tap in scan order that holds the maximum takes the gradient.  The
+ * taps are scanned backwards with channels innermost (NHWC rows are
+ * contiguous), so that a plain select keeps the earliest hit: a branch per
+ * value would be mispredicted. */
+static void backward_range(void *ctx, int64_t c0, int64_t c1)
+{
+    const pool_job *j = ctx;
+    const cvis__pool_attr *a = j->a;
+    const pgeom *g = j->g;
+    float *dx = j->out;
+    int32_t *tap = j->tap;
+    for (int64_t b = 0; b < g->B; b++)
+        for (int64_t oy = 0; oy < g->Ho; oy++)
+            for (int64_t ox = 0; ox < g->Wo; ox++) {
                 int64_t y0, y1, x0, x1;
                 float div;
-                window(a, &g, oy, ox, &y0, &y1, &x0, &x1, &div);
-                float *o = y + ((b * g.Ho + oy) * g.Wo + ox) * g.C;
-                int empty = y1 <= y0 || x1 <= x0;
-                for (int64_t c = 0; c < g.C; c++)
-                    o[c] = (a->kind == CVIS_POOL_MAX && !empty) ? -FLT_MAX : 0.0f;
-                for (int64_t iy = y0; iy < y1; iy++)
-                    for (int64_t ix = x0; ix < x1; ix++) {
-                        const float *v = x + ((b * g.H + iy) * g.W + ix) * g.C;
-                        if (a->kind == CVIS_POOL_MAX) {
-                            for (int64_t c = 0; c < g.C; c++)
-                                o[c] = v[c] > o[c] ? v[c] : o[c];
-                        } else {
-                            for (int64_t c = 0; c < g.C; c++)
-                                o[c] += v[c];
-                        }
+                window(a, g, oy, ox, &y0, &y1, &x0, &x1, &div);
+                int64_t o = ((b * g->Ho + oy) * g->Wo + ox) * g->C, ww = x1 - x0;
+                const float *yo = j->y + o, *dyo = j->dy + o;
+                if (a->kind == CVIS_POOL_MAX) {
+                    for (int64_t c = c0; c < c1; c++)
+                        tap[c] = -1;
+                    for (int64_t t = (y1 - y0) * ww - 1; t >= 0; t--) {
+                        const float *v =
+                            j->x + ((b * g->H + y0 + t / ww) * g->W + x0 + t % ww) * g->C;
+                        int32_t t32 = (int32_t)t;
+                        for (int64_t c = c0; c < c1; c++)
+                            tap[c] = v[c] == yo[c] ? t32 : tap[c];
                     }
-                if (a->kind == CVIS_POOL_AVG && div > 0)
-                    for (int64_t c = 0; c < g.C; c++)
-                        o[c] /= div;
+                    for (int64_t c = c0; c < c1; c++)
+                        if (tap[c] >= 0)
+                            dx[((b * g->H + y0 + tap[c] / ww) * g->W + x0 + tap[c] % ww) * g->C +
+                               c] += dyo[c];
+                } else if (div > 0) {
+                    for (int64_t iy = y0; iy < y1; iy++)
+                        for (int64_t ix = x0; ix < x1; ix++) {
+                            float *d = dx + ((b * g->H + iy) * g->W + ix) * g->C;
+                            for (int64_t c = c0; c < c1; c++)
+                                d[c] += dyo[c] / div;
+                        }
+                }
             }
-    return CVIS_OK;
 }
 
 static cvis_status pool_backward(cvis__op_args *args)
 {
     const cvis__pool_attr *a = args->attr;
-    float *dx = args->din[0];
-    if (!dx)
+    if (!args->din[0])
         return CVIS_OK;
     pgeom g;
     cvis__shape xs = cvis__tensor_get_shape(args->in[0]);
     CVIS_TRY(pool_geom(a, &xs, &g));
-    const float *x = args->in[0]->data, *y = args->out->data, *dy = args->dout;
-    /* Max: per channel, the first tap in scan order that holds the maximum
-     * takes the gradient.  The taps are scanned backwards with channels
-     * innermost (NHWC rows are contiguous), so that a plain select keeps
-     * the earliest hit: a branch per value would be mispredicted. */
     int32_t *tap = NULL;
     if (a->kind == CVIS_POOL_MAX)
         CVIS_TRY(cvis__ws_get(args->ws, (size_t)g.C, (float **)&tap));
-    for (int64_t b = 0; b < g.B; b++)
-        for (int64_t oy = 0; oy < g.Ho; oy++)
-            for (int64_t ox = 0; ox < g.Wo; ox++) {
-                int64_t y0, y1, x0, x1;
-                float div;
-                window(a, &g, oy, ox, &y0, &y1, &x0, &x1, &div);
-                int64_t o = ((b * g.Ho + oy) * g.Wo + ox) * g.C, ww = x1 - x0;
-                const float *yo = y + o, *dyo = dy + o;
-                if (a->kind == CVIS_POOL_MAX) {
-                    for (int64_t c = 0; c < g.C; c++)
-                        tap[c] = -1;
-                    for (int64_t t = (y1 - y0) * ww - 1; t >= 0; t--) {
-                        const float *v = x + ((b * g.H + y0 + t / ww) * g.W + x0 + t % ww) * g.C;
-                        int32_t t32 = (int32_t)t;
-                        for (int64_t c = 0; c < g.C; c++)
-                            tap[c] = v[c] == yo[c] ? t32 : tap[c];
-                    }
-                    for (int64_t c = 0; c < g.C; c++)
-                        if (tap[c] >= 0)
-                            dx[((b * g.H + y0 + tap[c] / ww) * g.W + x0 + tap[c] % ww) * g.C + c] +=
-                                dyo[c];
-                } else if (div > 0) {
-                    for (int64_t iy = y0; iy < y1; iy++)
-                        for (int64_t ix = x0; ix < x1; ix++) {
-                            float *d = dx + ((b * g.H + iy) * g.W + ix) * g.C;
-                            for (int64_t c = 0; c < g.C; c++)
-                                d[c] += dyo[c] / div;
-                        }
-                }
-            }
+    pool_job j = {a, &g, args->in[0]->data, args->out->data, args->dout, args->din[0], tap};
+    cvis__parallel_for(g.C, 16, backward_range, &j);
     return CVIS_OK;
 }
 

@@ -13,6 +13,9 @@
 #include "check.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
+#include "core/ops.h"
+#include "core/rng.h"
+#include "core/tape.h"
 
 #define MAX_RANGES 16
 
@@ -182,10 +185,77 @@ static void test_threaded_gemm(void)
         }
 }
 
+/* A small residual network's ops on the tape -- a convolution on the GEMM
+ * path, max and average pooling, a residual addition, a softmax --
+ * forward and backward on one thread, then on two: the same bits.  Each
+ * op's element-wise work is large enough to be split between threads. */
+static void run_net(const cvis_tensor *x, const cvis_tensor *k, const cvis_tensor *bias,
+                    const float *seed, float *out, float *dx)
+{
+    static const cvis__conv_attr conv = {3, 3, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER, 0, 0, 0, 0,
+                                         40, 1, 0, 0, CVIS_ACT_RELU, 0};
+    static const cvis__pool_attr maxp = {CVIS_POOL_MAX, 3, 3, 1, 1, CVIS__PAD_SAME_UPPER,
+                                         0, 0, 0, 0, 0, 0};
+    static const cvis__pool_attr avgp = {CVIS_POOL_AVG, 3, 3, 1, 1, CVIS__PAD_SAME_UPPER,
+                                         0, 0, 0, 0, 0, 1};
+    static const cvis__binary_attr add = {CVIS__BIN_ADD};
+    static const cvis__act_attr soft = {CVIS_ACT_SOFTMAX, 0};
+    cvis__tape *t = NULL;
+    int xs, c, m, a, s, y, pair[2];
+    const cvis_tensor *params[2] = {k, bias};
+    CHECK_OK(cvis__tape_new(&t));
+    CHECK_OK(cvis__tape_leaf(t, x, 1, &xs));
+    CHECK_OK(cvis__tape_push(t, &cvis__op_conv2d, &conv, 1, &xs, 2, params, 0, 0, &c));
+    CHECK_OK(cvis__tape_push(t, &cvis__op_pool2d, &maxp, 1, &c, 0, NULL, 0, 0, &m));
+    CHECK_OK(cvis__tape_push(t, &cvis__op_pool2d, &avgp, 1, &c, 0, NULL, 0, 0, &a));
+    pair[0] = m, pair[1] = a;
+    CHECK_OK(cvis__tape_push(t, &cvis__op_binary, &add, 2, pair, 0, NULL, 0, 0, &s));
+    CHECK_OK(cvis__tape_push(t, &cvis__op_activation, &soft, 1, &s, 0, NULL, 0, 0, &y));
+    const cvis_tensor *o = cvis__tape_value(t, y);
+    memcpy(out, o->data, (size_t)o->size * sizeof(float));
+    CHECK_OK(cvis__tape_backward(t, 1, &y, &seed, CVIS__RELU_NORMAL));
+    memcpy(dx, cvis__tape_grad(t, xs)->data, (size_t)x->size * sizeof(float));
+    cvis__tape_free(t);
+}
+
+static cvis_tensor *uniform(cvis__rng *r, int ndim, const int64_t *shape, double lo, double hi)
+{
+    cvis_tensor *t = NULL;
+    CHECK_OK(cvis_tensor_create(ndim, shape, &t));
+    for (int64_t i = 0; t && i < t->size; i++)
+        t->data[i] = (float)(lo + (hi - lo) * cvis__rng_uniform(r));
+    return t;
+}
+
+static void test_ops_do_not_depend_on_threads(void)
+{
+    cvis__rng r;
+    cvis__rng_seed(&r, 7);
+    int64_t xs[4] = {2, 40, 48, 16}, ks[4] = {3, 3, 16, 40}, bs = 40, ys[4] = {2, 40, 48, 40};
+    cvis_tensor *x = uniform(&r, 4, xs, -1, 1), *k = uniform(&r, 4, ks, -0.3, 0.3);
+    cvis_tensor *bias = uniform(&r, 1, &bs, -0.1, 0.1), *seed = uniform(&r, 4, ys, -1, 1);
+    size_t no = (size_t)seed->size, nx = (size_t)x->size;
+    float *out1 = malloc(no * sizeof(float)), *out2 = malloc(no * sizeof(float));
+    float *dx1 = malloc(nx * sizeof(float)), *dx2 = malloc(nx * sizeof(float));
+    CHECK_OK(cvis_set_num_threads(1));
+    run_net(x, k, bias, seed->data, out1, dx1);
+    CHECK_OK(cvis_set_num_threads(2));
+    run_net(x, k, bias, seed->data, out2, dx2);
+    CHECK(memcmp(out1, out2, no * sizeof(float)) == 0);
+    CHECK(memcmp(dx1, dx2, nx * sizeof(float)) == 0);
+    double sum = 0;
+    for (size_t i = 0; i < nx; i++)
+        sum += fabs(dx1[i]);
+    CHECK(sum > 0); /* a gradient reached the input */
+    free(out1), free(out2), free(dx1), free(dx2);
+    cvis_tensor_free(x), cvis_tensor_free(k), cvis_tensor_free(bias), cvis_tensor_free(seed);
+}
+
 TEST_MAIN({
     int threads = cvis_get_num_threads();
     test_busy_pool_keeps_the_cut();
     test_explicit_ways();
     test_threaded_gemm();
+    test_ops_do_not_depend_on_threads();
     cvis_set_num_threads(threads);
 })
