@@ -1,5 +1,6 @@
 /* Direct convolution kernels, compiled for AVX2+FMA and for the baseline
- * instruction set; the first call picks by what the CPU supports. */
+ * instruction set (and conv_direct_avx512.c's forward kernel); each call
+ * picks by what the CPU supports. */
 #include "conv_direct.h"
 
 #include <string.h>
@@ -12,8 +13,7 @@ typedef float v8f __attribute__((vector_size(32)));
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
-/* The range of ox whose taps all fall inside the input, [lo, hi). */
-static void interior(const cvis__conv_geom *g, int64_t *lo, int64_t *hi)
+void cvis__conv_direct_interior(const cvis__conv_geom *g, int64_t *lo, int64_t *hi)
 {
     int64_t a = (g->pl + g->sw - 1) / g->sw;
     int64_t last = g->W - 1 - (int64_t)(g->kw - 1) * g->dw + g->pl; /* ox*sw <= last */
@@ -40,21 +40,41 @@ static void interior(const cvis__conv_geom *g, int64_t *lo, int64_t *hi)
 #undef TARGET
 #endif
 
+/* The instruction sets in use: the CPU's, lowered by
+ * cvis__conv_direct_limit (tests run every kernel that way). */
+static int isa_limit = CVIS__ISA_AVX512;
+
+void cvis__conv_direct_limit(int isa)
+{
+    isa_limit = isa;
+}
+
 static int use_avx2(void)
 {
 #ifdef HAVE_AVX2_KERNELS
     /* __builtin_cpu_supports is thread-safe after the first call's init */
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return isa_limit >= CVIS__ISA_AVX2 && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma");
 #else
     return 0;
 #endif
 }
 
+#ifdef HAVE_AVX2_KERNELS
+static int use_avx512(void)
+{
+    __builtin_cpu_init();
+    return isa_limit >= CVIS__ISA_AVX512 && __builtin_cpu_supports("avx512f");
+}
+#endif
+
 void cvis__conv_direct_forward(const cvis__conv_geom *g, const float *x, const float *w, float *y,
                                int64_t oy_begin, int64_t oy_end, int accumulate)
 {
 #ifdef HAVE_AVX2_KERNELS
+    if (use_avx512() && cvis__conv_direct_forward_avx512(g, x, w, y, oy_begin, oy_end, accumulate))
+        return;
     if (use_avx2()) {
         forward_avx2(g, x, w, y, oy_begin, oy_end, accumulate);
         return;

@@ -28,4 +28,18 @@ void cvis__conv_direct_weights(const cvis__conv_geom *g, const float *x, const f
  * tap to (kh,kw,cout,C).  One image. */
 void cvis__conv_direct_data(const cvis__conv_geom *g, const float *dy, const float *wt, float *dx);
 
+/* The range of ox whose taps all fall inside the input, [lo, hi). */
+void cvis__conv_direct_interior(const cvis__conv_geom *g, int64_t *lo, int64_t *hi);
+/* cvis__conv_direct_forward on AVX-512F (x86-64 only; the caller checks
+ * the CPU).  Returns 0, having done nothing, for kernels too large for its
+ * interleaved copy. */
+int cvis__conv_direct_forward_avx512(const cvis__conv_geom *g, const float *x, const float *w,
+                                     float *y, int64_t oy_begin, int64_t oy_end, int accumulate);
+
+/* The most capable kernels the direct convolution may use; the CPU's own
+ * support still decides.  For tests: every level gives the same results
+ * up to rounding. */
+enum { CVIS__ISA_GENERIC = 0, CVIS__ISA_AVX2 = 1, CVIS__ISA_AVX512 = 2 };
+void cvis__conv_direct_limit(int isa);
+
 #endif

@@ -25,7 +25,7 @@ TARGET static void NAME(forward)(const cvis__conv_geom *g, const float *x, const
 {
     const int64_t C = g->C, cout = g->cout;
     int64_t lo, hi;
-    interior(g, &lo, &hi);
+    cvis__conv_direct_interior(g, &lo, &hi);
     for (int64_t oy = oy_begin; oy < oy_end; oy++) {
         int ky0 = 0, ky1 = g->kh;
         while (ky0 < g->kh && oy * g->sh - g->pt + (int64_t)ky0 * g->dh < 0)

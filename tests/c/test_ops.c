@@ -1,6 +1,7 @@
 /* Every core op: forward against hand-computed values or a direct
  * reference, backward against central finite differences. */
 #include "check.h"
+#include "core/conv_direct.h"
 #include "core/ops.h"
 #include "gradcheck.h"
 
@@ -171,6 +172,27 @@ static void test_conv_shared_product(void)
     free_case(&c);
 }
 
+static void test_conv_direct_cases(void)
+{
+    test_conv_case("direct 8 from 3", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0,
+                                                        0, 0, 8, 1, 0, 0, CVIS_ACT_LINEAR, 0},
+                   2, 9, 14, 3, 7, 12, 0, 0);
+    test_conv_case("direct 16 from 8 same", (cvis__conv_attr){5, 3, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER,
+                                                              0, 0, 0, 0, 16, 1, 0, 0,
+                                                              CVIS_ACT_LINEAR, 0},
+                   2, 7, 13, 8, 7, 13, 2, 1);
+    test_conv_case("direct strided dilated", (cvis__conv_attr){3, 3, 2, 2, 2, 2, 1, CVIS__PAD_EXPLICIT,
+                                                               2, 1, 1, 2, 8, 1, 0, 0,
+                                                               CVIS_ACT_LINEAR, 0},
+                   1, 15, 20, 8, 7, 10, 2, 1);
+    test_conv_case("direct 8 from 5", (cvis__conv_attr){2, 4, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER, 0,
+                                                        0, 0, 0, 8, 1, 0, 0, CVIS_ACT_LINEAR, 0},
+                   1, 6, 11, 5, 6, 11, 0, 1);
+    test_conv_case("direct relu", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0, 0,
+                                                    8, 1, 0, 0, CVIS_ACT_RELU, 0},
+                   2, 8, 12, 8, 6, 10, 0, 0);
+}
+
 static void test_conv(void)
 {
     /* a hand-computed case: 3x3 input, 2x2 kernel of ones, bias 1 */
@@ -238,24 +260,13 @@ static void test_conv(void)
     test_conv_case("relu", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0, 0, 4, 1,
                                              0, 0, CVIS_ACT_RELU, 0},
                    2, 6, 6, 3, 4, 4, 0, 0);
-    /* few output channels: the direct kernels (all of forward, weights, data) */
-    test_conv_case("direct 8 from 3", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0,
-                                                        0, 0, 8, 1, 0, 0, CVIS_ACT_LINEAR, 0},
-                   2, 9, 14, 3, 7, 12, 0, 0);
-    test_conv_case("direct 16 from 8 same", (cvis__conv_attr){5, 3, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER,
-                                                              0, 0, 0, 0, 16, 1, 0, 0,
-                                                              CVIS_ACT_LINEAR, 0},
-                   2, 7, 13, 8, 7, 13, 2, 1);
-    test_conv_case("direct strided dilated", (cvis__conv_attr){3, 3, 2, 2, 2, 2, 1, CVIS__PAD_EXPLICIT,
-                                                               2, 1, 1, 2, 8, 1, 0, 0,
-                                                               CVIS_ACT_LINEAR, 0},
-                   1, 15, 20, 8, 7, 10, 2, 1);
-    test_conv_case("direct 8 from 5", (cvis__conv_attr){2, 4, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER, 0,
-                                                        0, 0, 0, 8, 1, 0, 0, CVIS_ACT_LINEAR, 0},
-                   1, 6, 11, 5, 6, 11, 0, 1);
-    test_conv_case("direct relu", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0, 0,
-                                                    8, 1, 0, 0, CVIS_ACT_RELU, 0},
-                   2, 8, 12, 8, 6, 10, 0, 0);
+    /* few output channels: the direct kernels (all of forward, weights,
+     * data), on every instruction set this CPU has */
+    for (int isa = CVIS__ISA_AVX512; isa >= CVIS__ISA_GENERIC; isa--) {
+        cvis__conv_direct_limit(isa);
+        test_conv_direct_cases();
+    }
+    cvis__conv_direct_limit(CVIS__ISA_AVX512);
     /* a window larger than the input is an error, not a crash */
     {
         cvis__conv_attr a = {5, 5, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0};
