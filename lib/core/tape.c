@@ -17,6 +17,7 @@ typedef struct slot {
     int entry;           /* producing entry, or -1 for a leaf */
     int requires_grad;
     int reached;         /* a gradient flowed into it in this backward */
+    int gready;          /* its gradient buffer is zeroed for this backward */
     int refs;            /* lean tapes: this slot and its aliases not yet released */
 } slot;
 
@@ -47,6 +48,7 @@ struct cvis__tape {
     int n_entries, entry_cap;
     cvis__workspace ws;
     int lean;
+    int input_grads_only; /* backward gives each layer's gradient back once used */
     spare *spares;
     int n_spares, spare_cap;
 };
@@ -97,6 +99,11 @@ void cvis__tape_set_lean(cvis__tape *t, int lean)
     t->lean = lean;
 }
 
+void cvis__tape_set_input_grads_only(cvis__tape *t, int on)
+{
+    t->input_grads_only = on;
+}
+
 /* Grows an array of structs, zero-filling the new part. */
 static cvis_status grow(void **arr, int *cap, int need, size_t elem, const char *what)
 {
@@ -128,46 +135,71 @@ static cvis_status ensure(float **buf, size_t *cap, size_t n, const char *what)
 
 static int root_of(const cvis__tape *t, int id);
 
-/* Moves a slot's value buffer to the spares (freed if the list cannot grow). */
-static void put_spare(cvis__tape *t, slot *s)
+/* Moves a buffer to the spares (freed if the list cannot grow). */
+static void put_spare_buf(cvis__tape *t, float **buf, size_t *cap)
 {
-    if (!s->buf)
+    if (!*buf)
         return;
     if (grow((void **)&t->spares, &t->spare_cap, t->n_spares + 1, sizeof(spare), "spare buffers") ==
         CVIS_OK)
-        t->spares[t->n_spares++] = (spare){s->buf, s->cap};
+        t->spares[t->n_spares++] = (spare){*buf, *cap};
     else
-        cvis__free(s->buf);
-    s->buf = NULL;
-    s->cap = 0;
+        cvis__free(*buf);
+    *buf = NULL;
+    *cap = 0;
 }
 
-/* A value buffer of n floats for slot s.  Lean tapes take the smallest
- * spare that fits; when none does, the largest spare (too small) is freed
- * first, so that the spares never outnumber the slots' buffers. */
+static void put_spare(cvis__tape *t, slot *s)
+{
+    put_spare_buf(t, &s->buf, &s->cap);
+}
+
+/* Gives *buf (NULL) the smallest spare that holds n floats; when none
+ * does, the largest spare (too small) is freed instead, so that the spares
+ * never outnumber the buffers in use. */
+static void take_spare(cvis__tape *t, size_t n, float **buf, size_t *cap)
+{
+    int best = -1, largest = -1;
+    for (int i = 0; i < t->n_spares; i++) {
+        if (t->spares[i].cap >= n && (best < 0 || t->spares[i].cap < t->spares[best].cap))
+            best = i;
+        if (largest < 0 || t->spares[i].cap > t->spares[largest].cap)
+            largest = i;
+    }
+    int take = best >= 0 ? best : largest;
+    if (take < 0)
+        return;
+    if (best >= 0) {
+        *buf = t->spares[take].buf;
+        *cap = t->spares[take].cap;
+    } else {
+        cvis__free(t->spares[take].buf);
+    }
+    t->spares[take] = t->spares[--t->n_spares];
+}
+
+/* A value buffer of n floats for slot s; lean tapes take it from the
+ * spares. */
 static cvis_status value_buffer(cvis__tape *t, slot *s, size_t n, const char *what)
 {
     if (t->lean) {
         put_spare(t, s);
-        int best = -1, largest = -1;
-        for (int i = 0; i < t->n_spares; i++) {
-            if (t->spares[i].cap >= n && (best < 0 || t->spares[i].cap < t->spares[best].cap))
-                best = i;
-            if (largest < 0 || t->spares[i].cap > t->spares[largest].cap)
-                largest = i;
-        }
-        int take = best >= 0 ? best : largest;
-        if (take >= 0) {
-            if (best >= 0) {
-                s->buf = t->spares[take].buf;
-                s->cap = t->spares[take].cap;
-            } else {
-                cvis__free(t->spares[take].buf);
-            }
-            t->spares[take] = t->spares[--t->n_spares];
-        }
+        take_spare(t, n, &s->buf, &s->cap);
     }
     return ensure(&s->buf, &s->cap, n, what);
+}
+
+/* The zeroed gradient buffer of root slot s for this backward; tapes that
+ * give gradients back take it from the spares. */
+static cvis_status grad_buffer(cvis__tape *t, slot *s)
+{
+    size_t n = (size_t)s->value.size;
+    if (t->input_grads_only && !s->grad)
+        take_spare(t, n, &s->grad, &s->gcap);
+    CVIS_TRY(ensure(&s->grad, &s->gcap, n, "gradient"));
+    memset(s->grad, 0, n * sizeof(float));
+    s->gready = 1;
+    return CVIS_OK;
 }
 
 void cvis__tape_release(cvis__tape *t, int id)
@@ -321,14 +353,20 @@ int cvis__tape_requires_grad(const cvis__tape *t, int id)
 cvis_status cvis__tape_backward(cvis__tape *t, int n_seeds, const int *seed_slots,
                                 const float *const *seeds, cvis__relu_mode mode)
 {
-    /* Gradient buffers for every root slot that needs one, zeroed. */
+    /* Gradient buffers for every root slot that needs one, zeroed; when
+     * only the input's gradient is wanted, a layer's buffer is taken when
+     * a gradient first reaches it and given back once its producer has
+     * used it (leaves keep theirs: they are the answer). */
     for (int i = 0; i < t->n_slots; i++) {
         slot *s = &t->slots[i];
         s->reached = 0;
+        s->gready = 0;
         if (!s->requires_grad || s->alias >= 0)
             continue;
-        CVIS_TRY(ensure(&s->grad, &s->gcap, (size_t)s->value.size, "gradient"));
-        memset(s->grad, 0, (size_t)s->value.size * sizeof(float));
+        if (t->input_grads_only && s->entry >= 0)
+            put_spare_buf(t, &s->grad, &s->gcap);
+        else
+            CVIS_TRY(grad_buffer(t, s));
     }
     for (int i = 0; i < t->n_entries; i++) {
         entry *e = &t->entries[i];
@@ -347,6 +385,8 @@ cvis_status cvis__tape_backward(cvis__tape *t, int n_seeds, const int *seed_slot
         if (!seeds[i] || !t->slots[id].requires_grad)
             continue;
         slot *r = &t->slots[root_of(t, id)];
+        if (!r->gready)
+            CVIS_TRY(grad_buffer(t, r));
         for (int64_t j = 0; j < r->value.size; j++)
             r->grad[j] += seeds[i][j];
         r->reached = 1;
@@ -362,8 +402,11 @@ cvis_status cvis__tape_backward(cvis__tape *t, int n_seeds, const int *seed_slot
         for (int k = 0; k < e->n_in; k++) {
             slot *s = &t->slots[root_of(t, e->in[k])];
             in_vals[k] = &t->slots[e->in[k]].value;
-            din[k] = s->requires_grad ? s->grad : NULL;
-            if (din[k]) {
+            din[k] = NULL;
+            if (s->requires_grad) {
+                if (!s->gready)
+                    CVIS_TRY(grad_buffer(t, s));
+                din[k] = s->grad;
                 s->reached = 1;
                 any = 1;
             }
@@ -385,6 +428,11 @@ cvis_status cvis__tape_backward(cvis__tape *t, int n_seeds, const int *seed_slot
         a.dparams = e->params_grad ? e->dparams : NULL;
         a.relu_mode = mode;
         CVIS_TRY(e->op->backward(&a));
+        /* every reader of this output came later and has run */
+        if (t->input_grads_only && o == &t->slots[e->out]) {
+            put_spare_buf(t, &o->grad, &o->gcap);
+            o->gready = 0;
+        }
     }
     return CVIS_OK;
 }

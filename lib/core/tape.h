@@ -24,6 +24,13 @@ void cvis__tape_set_lean(cvis__tape *t, int lean);
  * views, and goes back when they are released too).  Otherwise nothing. */
 void cvis__tape_release(cvis__tape *t, int slot);
 
+/* Backward then keeps the gradients of leaves only: every other slot's
+ * buffer is taken when a gradient first reaches it and given back to the
+ * spares once the op that produced the slot has used it, as a framework
+ * frees gradients during backward.  cvis__tape_grad is then NULL for
+ * them.  Off by default. */
+void cvis__tape_set_input_grads_only(cvis__tape *t, int on);
+
 /* A leaf slot holding a copy of x. */
 cvis_status cvis__tape_leaf(cvis__tape *t, const cvis_tensor *x, int requires_grad, int *slot);
 /* Applies op to the input slots and params and records it; *slot receives

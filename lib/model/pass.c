@@ -183,6 +183,12 @@ void cvis__pass_set_lean(cvis_pass *p, int lean)
     p->forwarded = 0;
 }
 
+void cvis__pass_set_input_grads_only(cvis_pass *p, int on)
+{
+    cvis__tape_set_input_grads_only(p->tape, on != 0);
+    p->backwarded = 0;
+}
+
 /* Lean forward: for each needed layer, the last needed layer that reads
  * it (n_layers for outputs, kept); for the input, *input_last. */
 static void plan_releases(cvis_pass *p, int *input_last)

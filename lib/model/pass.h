@@ -19,6 +19,12 @@ void cvis__pass_set_edit(cvis_pass *p, int layer, cvis__pass_edit_fn fn, void *c
  * output is given back once no later layer reads it, so that only the
  * model's outputs stay readable and memory holds the live values only. */
 void cvis__pass_set_lean(cvis_pass *p, int lean);
+/* Backward keeps the input's gradient only: each layer's gradient buffer
+ * is given back once used (cvis__tape_set_input_grads_only), so that a
+ * method that reads nothing else holds the live gradients only.  Layer
+ * gradients are then NULL.  Off by default (the public API's passes keep
+ * every layer's gradient). */
+void cvis__pass_set_input_grads_only(cvis_pass *p, int on);
 cvis_status cvis__pass_forward(cvis_pass *p, const cvis_tensor *x);
 const cvis_tensor *cvis__pass_output(const cvis_pass *p, int k);
 const cvis_tensor *cvis__pass_layer_output(const cvis_pass *p, int layer);

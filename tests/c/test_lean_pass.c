@@ -3,7 +3,10 @@
  * must be bit for bit those of an ordinary pass, on a graph with a value
  * read twice by one layer, a residual branch and a view (flatten); fewer
  * buffers must be allocated; a second forward must allocate nothing; the
- * freed layers' outputs are no longer readable and backward is refused. */
+ * freed layers' outputs are no longer readable and backward is refused.
+ * And backward that keeps the input's gradient only (saliency and
+ * SmoothGrad): the same input gradient, bit for bit, with fewer gradient
+ * buffers, none new on the next call, and no layer gradients. */
 #include <string.h>
 
 #include "check.h"
@@ -118,4 +121,59 @@ static void test_lean_matches(void)
     cvis_model_free(m);
 }
 
-TEST_MAIN({ test_lean_matches(); })
+static void test_input_grads_only(void)
+{
+    cvis_model *m = residual_model();
+    cvis_tensor *x = input(3);
+    cvis_pass *full = NULL, *slim = NULL;
+    CHECK_OK(cvis__pass_new(m, &full));
+    CHECK_OK(cvis__pass_new(m, &slim));
+    cvis__pass_set_input_grads_only(slim, 1);
+    int64_t ds[2] = {3, 5};
+    cvis_tensor *d = NULL;
+    CHECK_OK(cvis_tensor_create(2, ds, &d));
+    for (int i = 0; i < 15; i++)
+        cvis_tensor_data(d)[i] = (float)(i % 4) - 1.5f;
+    const cvis_tensor *seeds[1] = {d};
+    CHECK_OK(cvis__pass_forward(full, x));
+    CHECK_OK(cvis__pass_forward(slim, x));
+    cvis__alloc_fail_after(0);
+    CHECK_OK(cvis__pass_backward(full, 1, seeds));
+    int64_t full_allocs = cvis__alloc_attempts();
+    cvis__alloc_fail_after(0);
+    CHECK_OK(cvis__pass_backward(slim, 1, seeds));
+    int64_t slim_allocs = cvis__alloc_attempts();
+    /* one gradient buffer per layer that is not a view (9 allocations
+     * with the input's and the workspace), against those alive at once
+     * (7: c4's buffer serves sq, res's c3, sq's c2) */
+    CHECK(slim_allocs + 2 <= full_allocs);
+    const cvis_tensor *a = cvis__pass_input_grad(full), *b = cvis__pass_input_grad(slim);
+    int64_t n = cvis_tensor_size(x);
+    CHECK(a && b && cvis_tensor_size(b) == n);
+    CHECK(a && b && memcmp(cvis_tensor_data(a), cvis_tensor_data(b), (size_t)n * sizeof(float)) == 0);
+    double sum = 0;
+    for (int64_t i = 0; b && i < n; i++)
+        sum += cvis_tensor_data(b)[i] < 0 ? -cvis_tensor_data(b)[i] : cvis_tensor_data(b)[i];
+    CHECK(sum > 0);
+    int c2;
+    CHECK_OK(cvis_model_find_layer(m, "c2", &c2));
+    CHECK(cvis__pass_layer_grad(full, c2) != NULL);
+    CHECK(cvis__pass_layer_grad(slim, c2) == NULL);
+    /* the next call takes the given-back buffers: nothing new, same bits */
+    CHECK_OK(cvis__pass_forward(slim, x));
+    cvis__alloc_fail_after(0);
+    CHECK_OK(cvis__pass_backward(slim, 1, seeds));
+    CHECK(cvis__alloc_attempts() == 0);
+    b = cvis__pass_input_grad(slim);
+    CHECK(a && b && memcmp(cvis_tensor_data(a), cvis_tensor_data(b), (size_t)n * sizeof(float)) == 0);
+    cvis_tensor_free(d);
+    cvis_tensor_free(x);
+    cvis__pass_free(full);
+    cvis__pass_free(slim);
+    cvis_model_free(m);
+}
+
+TEST_MAIN({
+    test_lean_matches();
+    test_input_grads_only();
+})
