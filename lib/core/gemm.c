@@ -10,6 +10,12 @@
  * OpenBLAS's register blocks), so that only the last block has a ragged
  * edge. */
 #define UNIT 32
+/* Products of at most FEW_ROWS rows with a B of at least BIG_B values (a
+ * dense layer at a small batch) go to cvis__sgemm_few_rows, which reads B
+ * in place: at 8 rows of a 107,648 x 128 B it took 4.3 ms against 5.6 ms
+ * for OpenBLAS's sgemm, at 32 rows 13 ms against 11 ms. */
+#define FEW_ROWS 8
+#define BIG_B ((int64_t)1 << 20)
 
 typedef struct {
     enum CBLAS_TRANSPOSE ta, tb;
@@ -41,6 +47,9 @@ static void product(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int
                         alpha, A, lda, B, tb == CblasNoTrans ? ldb : 1, beta, C, ldc);
         return;
     }
+    if (ta == CblasNoTrans && tb == CblasNoTrans && M <= FEW_ROWS && (int64_t)K * N >= BIG_B &&
+        cvis__sgemm_few_rows(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        return;
     cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
