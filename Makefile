@@ -104,8 +104,8 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(STATIC)
 
 c-tests: $(TESTS)
 
-# make bench: libcvis against PyTorch, interleaved (bench/run.py; 13 minutes
-# on the shared 2-core machine at load 6 to 9).  BENCH_ARGS=--quick: a smoke run.
+# make bench: libcvis against PyTorch, interleaved (bench/run.py; 6 to 7
+# minutes on the 2-core machine at load 1).  BENCH_ARGS=--quick: a smoke run.
 BENCH_ARGS ?=
 $(BUILD)/bench/bench: bench/bench.c examples/tutorial_model.h $(SHARED) $(LIBOUT)/libcvis.so include/cvis.h
 	@mkdir -p $(dir $@)

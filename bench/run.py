@@ -4,13 +4,14 @@
 
 Two long-lived processes, build/bench/bench (C, libcvis) and
 bench/torch_ref.py (PyTorch CPU), answer one timed call per command; every
-row warms both up, then alternates them (libcvis, torch, libcvis, ...), so
-that a machine whose load changes during the run slows both alike.  Each
-row reports the median and the spread (lowest to highest) of each side and
-ratio = torch median / libcvis median (above 1: libcvis is faster).  Both
-sides run with the same thread count, set explicitly.  Big rows get fewer
-repetitions (the count is in the table); the whole run took 13 minutes on
-a shared 2-core machine at load 6 to 9.
+row warms both up (two calls each; one for SmoothGrad, none for Score-CAM
+and activation maximization), then alternates them (libcvis, torch,
+libcvis, ...), so that a machine whose load changes during the run slows
+both alike.  Each row reports the median and the spread (lowest to
+highest) of each side and ratio = torch median / libcvis median (above 1:
+libcvis is faster).  Both sides run with the same thread count, set
+explicitly.  Big rows get fewer repetitions (the count is in the table);
+the whole run took 6 to 7 minutes on the 2-core machine at load 1.
 
 Writes a table on stdout, bench/results.json, bench/results.md (the
 README's table) and bench/results.png.  This
@@ -88,15 +89,20 @@ def summary(times):
             "n": len(times), "all": times}
 
 
-def timed_pair(c, t, cmd, budget, max_reps=9, warm=True):
-    """Warm-up, then alternate the two sides; the repetitions are chosen
-    from the warm-up's time so that the row takes about `budget` seconds."""
+def timed_pair(c, t, cmd, budget, max_reps=9, warm=2):
+    """`warm` warm-up calls per side, then alternate the two sides; the
+    repetitions are chosen from the last warm-up's time so that the row
+    takes about `budget` seconds.  Two warm-ups: a new libcvis explainer's
+    first call allocates and first touches its buffers, and its second
+    still ran 10 to 25% slower than the later ones here; torch's caching
+    allocator is warm from the earlier rows."""
     sides = [("libcvis", c), ("torch", t)]
-    first = {}
+    last = {}
     if warm:
         for name, s in sides:
-            first[name] = s.ask(cmd)
-        per = max(first.values())
+            for _ in range(warm):
+                last[name] = s.ask(cmd)
+        per = max(last.values())
         reps = max(1, min(max_reps, int(budget / (2 * per))))
     else:
         reps = 1
@@ -340,8 +346,11 @@ def main():
         if args.quick:
             methods = methods[:5]
         for kind in methods:
-            heavy = kind in ("scorecam", "actmax", "smoothgrad")
-            row = timed_pair(c, t, "run resnet18 %s 3 224 224" % kind, 4, warm=not heavy)
+            # Score-CAM and activation maximization run once, cold (each
+            # takes 20 to 100 s a side; their first-call costs are a few
+            # hundred ms); SmoothGrad (4 s a side) after one warm-up
+            warm = {"scorecam": 0, "actmax": 0, "smoothgrad": 1}.get(kind, 2)
+            row = timed_pair(c, t, "run resnet18 %s 3 224 224" % kind, 4, warm=warm)
             label = "resnet18 %s b3 1T" % kind
             add("methods", label, row, model="resnet18", kind=kind, batch=3, threads=1)
             chart_rows.append((row["ratio"], label))

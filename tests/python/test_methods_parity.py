@@ -58,13 +58,13 @@ def grads(c, x, layer=None, logits=True):
     return xt, s, acts
 
 
-def compare(ours, ref, what):
+def compare(ours, ref, what, tol=TOL):
     ref = ref.detach().numpy() if hasattr(ref, "detach") else ref
     assert ours.shape == ref.shape, (what, ours.shape, ref.shape)
     diff = np.abs(ours - ref)
     worst = diff.max()
     where = np.unravel_index(diff.argmax(), diff.shape)
-    assert worst < TOL, "%s: max |diff| %.3g at %s (ours %.6g, torch %.6g)" % (
+    assert worst < tol, "%s: max |diff| %.3g at %s (ours %.6g, torch %.6g)" % (
         what, worst, where, ours[where], ref[where])
     return worst
 
@@ -344,7 +344,10 @@ def test_activation_maximization_parity(case, optimizer, steps, tv_w, norm_w, no
     step.  Measured on the tutorial model (49152 pixels, seed 5): 85 values
     off by up to 2e-3 after 5 Adam steps with TV and Norm, and one value off
     by 0.43 after 5 RMSprop steps with Norm alone.  The residual network's
-    runs stay within 1e-4."""
+    runs stay within 1e-4 with plain steps and 2e-4 with adaptive ones: one
+    value reaches 1.2e-4 after 5 RMSprop steps with Norm alone when its
+    convolutions run on the AVX-512 direct kernel (under 1e-4 on AVX2),
+    whose single passes are as close to float64 as AVX2's (test_ops)."""
     if optimizer != "sgd" and case["name"] == "tutorial":
         pytest.skip("adaptive steps turn float32 sign disagreements into whole steps")
     m, net = case["model"], case["net"]
@@ -358,7 +361,8 @@ def test_activation_maximization_parity(case, optimizer, steps, tv_w, norm_w, no
         input_range=(0, 1), input_modifiers=[],
         regularizers=[cvis.TotalVariation2D(tv_w), cvis.Norm(norm_w, p=norm_p)], optimizer=opt)
     ref = am_reference(net, layer, seed_img, steps, optimizer, lr, tv_w, norm_w, norm_p)
-    compare(ours, ref, "activation maximization %s" % optimizer)
+    compare(ours, ref, "activation maximization %s" % optimizer,
+            TOL if optimizer == "sgd" else 2 * TOL)
 
 
 def test_custom_and_multi_output_scores(case):
