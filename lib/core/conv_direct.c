@@ -13,6 +13,17 @@ typedef float v8f __attribute__((vector_size(32)));
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
+void cvis__conv_direct_rows(const cvis__conv_geom *g, int64_t oy, int *ky0, int *ky1)
+{
+    int a = 0, b = g->kh;
+    while (a < g->kh && oy * g->sh - g->pt + (int64_t)a * g->dh < 0)
+        a++;
+    while (b > a && oy * g->sh - g->pt + (int64_t)(b - 1) * g->dh >= g->H)
+        b--;
+    *ky0 = a;
+    *ky1 = b;
+}
+
 void cvis__conv_direct_interior(const cvis__conv_geom *g, int64_t *lo, int64_t *hi)
 {
     int64_t a = (g->pl + g->sw - 1) / g->sw;

@@ -28,6 +28,8 @@ void cvis__conv_direct_weights(const cvis__conv_geom *g, const float *x, const f
  * tap to (kh,kw,cout,C).  One image. */
 void cvis__conv_direct_data(const cvis__conv_geom *g, const float *dy, const float *wt, float *dx);
 
+/* The kernel rows [ky0, ky1) that fall inside the input for output row oy. */
+void cvis__conv_direct_rows(const cvis__conv_geom *g, int64_t oy, int *ky0, int *ky1);
 /* The range of ox whose taps all fall inside the input, [lo, hi). */
 void cvis__conv_direct_interior(const cvis__conv_geom *g, int64_t *lo, int64_t *hi);
 /* cvis__conv_direct_forward on AVX-512F (x86-64 only; the caller checks

@@ -74,11 +74,8 @@ __attribute__((target("avx512f"))) int cvis__conv_direct_forward_avx512(const cv
     cvis__conv_direct_interior(g, &lo, &hi);
     const int64_t step = g->sw * C;
     for (int64_t oy = oy_begin; oy < oy_end; oy++) {
-        int ky0 = 0, ky1 = g->kh;
-        while (ky0 < g->kh && oy * g->sh - g->pt + (int64_t)ky0 * g->dh < 0)
-            ky0++;
-        while (ky1 > ky0 && oy * g->sh - g->pt + (int64_t)(ky1 - 1) * g->dh >= g->H)
-            ky1--;
+        int ky0, ky1;
+        cvis__conv_direct_rows(g, oy, &ky0, &ky1);
         for (int64_t b = 0; b < blocks; b++) {
             /* eight interior pixels at a time; when the interior is not a
              * multiple of eight, the last block ends at its end and

@@ -27,11 +27,8 @@ TARGET static void NAME(forward)(const cvis__conv_geom *g, const float *x, const
     int64_t lo, hi;
     cvis__conv_direct_interior(g, &lo, &hi);
     for (int64_t oy = oy_begin; oy < oy_end; oy++) {
-        int ky0 = 0, ky1 = g->kh;
-        while (ky0 < g->kh && oy * g->sh - g->pt + (int64_t)ky0 * g->dh < 0)
-            ky0++;
-        while (ky1 > ky0 && oy * g->sh - g->pt + (int64_t)(ky1 - 1) * g->dh >= g->H)
-            ky1--;
+        int ky0, ky1;
+        cvis__conv_direct_rows(g, oy, &ky0, &ky1);
         for (int64_t cb = 0; cb < cout; cb += 8) {
             int64_t ox = 0;
             /* four interior pixels at a time: each weight vector is loaded once */

@@ -20,6 +20,17 @@
     v##q = _mm512_fmadd_ps(x1, b##q, v##q)
 #define STORE(c, r, q)                                                                     \
     _mm512_storeu_ps(c + 16 * (q), _mm512_fmadd_ps(al, r##q, _mm512_loadu_ps(c + 16 * (q))))
+#define STORE_ROW(c, r)                                                                    \
+    do {                                                                                   \
+        STORE(c, r, 0);                                                                    \
+        STORE(c, r, 1);                                                                    \
+        STORE(c, r, 2);                                                                    \
+        STORE(c, r, 3);                                                                    \
+        STORE(c, r, 4);                                                                    \
+        STORE(c, r, 5);                                                                    \
+        STORE(c, r, 6);                                                                    \
+        STORE(c, r, 7);                                                                    \
+    } while (0)
 
 /* Rows m and m+1 of C (m+1 only when `two`), columns n0..n0+127, over B's
  * rows k0..k1-1: 16 accumulators, each load of B used twice.  The first
@@ -59,25 +70,9 @@ __attribute__((target("avx512f"))) static void rows2(int two, int fetch, int64_t
     }
     __m512 al = _mm512_set1_ps(alpha);
     float *c = C + m * ldc + n0;
-    STORE(c, u, 0);
-    STORE(c, u, 1);
-    STORE(c, u, 2);
-    STORE(c, u, 3);
-    STORE(c, u, 4);
-    STORE(c, u, 5);
-    STORE(c, u, 6);
-    STORE(c, u, 7);
-    if (two) {
-        c += ldc;
-        STORE(c, v, 0);
-        STORE(c, v, 1);
-        STORE(c, v, 2);
-        STORE(c, v, 3);
-        STORE(c, v, 4);
-        STORE(c, v, 5);
-        STORE(c, v, 6);
-        STORE(c, v, 7);
-    }
+    STORE_ROW(c, u);
+    if (two)
+        STORE_ROW(c + ldc, v);
 }
 
 int cvis__sgemm_few_rows(int M, int N, int K, float alpha, const float *A, int lda,
