@@ -5,7 +5,10 @@
  * c_out a multiple of 8 up to 32: at 64 output channels im2col + GEMM is
  * faster (resnet18 at batch 8 took 0.77 of the time forward and 0.60 with
  * the input gradient once its 64-channel layers left this path).
- * Backward-data also needs c_in a multiple of 8. */
+ * Backward-data also needs c_in a multiple of 8.  Each kernel exists for
+ * the baseline instruction set and AVX2+FMA (conv_direct_impl.h), the
+ * forward also for AVX-512F (conv_direct_avx512.c); each call picks the
+ * best the CPU has. */
 #ifndef CVIS_CORE_CONV_DIRECT_H
 #define CVIS_CORE_CONV_DIRECT_H
 
