@@ -14,7 +14,7 @@
  * at the end.  One 64-bit broadcast then feeds a whole register.  Weights
  * are interleaved to match, per call, on the stack: layers whose
  * interleaved kernel is larger, and dilated ones, take the AVX2 path. */
-#define PAIRED_WEIGHTS_MAX 8192
+#define PAIRED_WEIGHTS_MAX 4096 /* floats: 16 KiB of stack */
 
 __attribute__((target("avx512f"))) static inline __m512 pair_at(const float *p)
 {
