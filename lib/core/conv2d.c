@@ -467,7 +467,8 @@ static cvis_status conv_backward(cvis__op_args *args)
     /* the flipped kernel is transposed on every call: worth it while it is
      * small beside dy's columns (about C against B*H*W values per tap) */
     int gemm_flip = !g.small && !g.direct && a->groups == 1 && stride1 && args->din[0] &&
-                    g.C * 8 <= g.B * g.H * g.W;
+                    g.C * 8 <= g.B * g.H * g.W && g.B * g.H * g.W <= INT32_MAX &&
+                    (int64_t)a->kh * a->kw * a->cout <= INT32_MAX;
     geom gf = {0};
     if (gemm_flip)
         flip_geom(a, &g, flip_pt, flip_pl, &gf);
