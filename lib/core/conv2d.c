@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conv_direct.h"
+#include "conv_winograd.h"
 #include "error.h"
 #include "gemm.h"
 #include "ops.h"
@@ -58,6 +59,7 @@ typedef struct geom {
     int64_t K;     /* kh*kw*cg: rows of a group's kernel */
     int direct;    /* 1x1, stride 1, no pad, one group: no im2col */
     int small;     /* few output channels: the direct kernels (conv_direct.h) */
+    int wino;      /* 3x3, stride 1, many tiles: Winograd (conv_winograd.h) */
     int64_t nb;    /* images per im2col + GEMM (im2col path) */
 } geom;
 
@@ -66,6 +68,16 @@ typedef struct geom {
  * images instead of once per image, and its few rows per image (49 at 7x7)
  * become enough rows to keep the kernel and both threads busy. */
 #define COL_BATCH_FLOATS ((int64_t)1 << 21)
+
+/* 3x3, stride 1, unit dilation, one group, and enough work for Winograd
+ * to pay (cvis__winograd_pays). */
+static int winograd_fits(int kh, int kw, int sh, int sw, int dh, int dw, int groups,
+                         const geom *g)
+{
+    int64_t tiles = g->B * ((g->Ho + 1) / 2) * ((g->Wo + 1) / 2);
+    return kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && groups == 1 &&
+           tiles <= INT32_MAX && cvis__winograd_pays(tiles, g->C, g->cout);
+}
 
 static cvis_status conv_geom(const cvis__conv_attr *a, const cvis__shape *x, geom *g)
 {
@@ -92,10 +104,11 @@ static cvis_status conv_geom(const cvis__conv_attr *a, const cvis__shape *x, geo
     g->direct = a->kh == 1 && a->kw == 1 && a->sh == 1 && a->sw == 1 && g->pt == 0 &&
                 g->pl == 0 && a->groups == 1 && g->Ho == g->H && g->Wo == g->W;
     g->small = !g->direct && a->groups == 1 && a->cout % 8 == 0 && a->cout <= 32;
+    g->wino = !g->small && winograd_fits(a->kh, a->kw, a->sh, a->sw, a->dh, a->dw, a->groups, g);
     if (g->B * g->Ho * g->Wo > INT32_MAX || g->K > INT32_MAX || g->C > INT32_MAX)
         return cvis__fail(CVIS_E_LIMIT, "convolution too large for the BLAS interface");
     int64_t per_image = g->Ho * g->Wo * g->K;
-    g->nb = g->direct || g->small || per_image >= COL_BATCH_FLOATS ? 1
+    g->nb = g->direct || g->small || g->wino || per_image >= COL_BATCH_FLOATS ? 1
                                                                    : COL_BATCH_FLOATS / per_image;
     if (g->nb > g->B)
         g->nb = g->B > 0 ? g->B : 1;
@@ -306,7 +319,7 @@ static void epilogue(const cvis__conv_attr *a, int drop_act, float *y, int64_t r
 
 static int64_t col_floats(const geom *g)
 {
-    return g->direct || g->small ? 0 : g->nb * g->Ho * g->Wo * g->K;
+    return g->direct || g->small || g->wino ? 0 : g->nb * g->Ho * g->Wo * g->K;
 }
 
 static cvis__conv_geom direct_geom(const cvis__conv_attr *a, const geom *g)
@@ -370,16 +383,23 @@ static cvis_status conv_forward(cvis__op_args *args)
     cvis__shape xs = cvis__tensor_get_shape(x);
     CVIS_TRY(conv_geom(a, &xs, &g));
     float *ws;
-    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(3 * a->cout + col_floats(&g)), &ws));
+    cvis__conv_geom dg = direct_geom(a, &g);
+    cvis__wino_plan plan = {0};
+    if (g.wino)
+        plan = cvis__winograd_plan(&dg, g.B);
+    int64_t scratch = g.wino ? plan.floats : col_floats(&g);
+    CVIS_TRY(cvis__ws_get(args->ws, (size_t)(3 * a->cout + scratch), &ws));
     float *scale = ws, *shift = ws + a->cout, *pre = ws + 2 * a->cout, *col = ws + 3 * a->cout;
     float *y = args->out->data;
     int64_t M = g.Ho * g.Wo;
     epilogue_coeffs(a, args->params, pre, scale, shift);
-    if (g.direct) {
+    if (g.wino) {
+        cvis__winograd_forward(&dg, &plan, x->data, w, y, 0, col);
+    } else if (g.direct) {
         cvis__sgemm(CblasNoTrans, CblasNoTrans, (int)(g.B * M), a->cout, (int)g.C,
                     1.0f, x->data, (int)g.C, w, a->cout, 0.0f, y, a->cout);
     } else if (g.small) {
-        direct_job j = {direct_geom(a, &g), x->data, w, NULL, NULL, y, NULL, NULL, 0, 0};
+        direct_job j = {dg, x->data, w, NULL, NULL, y, NULL, NULL, 0, 0};
         cvis__parallel_for(g.B * g.Ho, ROW_GRAIN, forward_rows, &j);
     } else {
         for (int64_t b = 0; b < g.B; b += g.nb) {
@@ -470,12 +490,20 @@ static cvis_status conv_backward(cvis__op_args *args)
                     g.C * 8 <= g.B * g.H * g.W && g.B * g.H * g.W <= INT32_MAX &&
                     (int64_t)a->kh * a->kw * a->cout <= INT32_MAX;
     geom gf = {0};
-    if (gemm_flip)
+    cvis__conv_geom fg = {0};
+    cvis__wino_plan plan = {0};
+    if (gemm_flip) {
         flip_geom(a, &g, flip_pt, flip_pl, &gf);
+        gf.wino = winograd_fits(a->kh, a->kw, 1, 1, a->dh, a->dw, 1, &gf);
+        fg = direct_geom(a, &gf);
+        fg.sh = fg.sw = 1;
+        if (gf.wino)
+            plan = cvis__winograd_plan(&fg, g.B);
+    }
     int direct_data = g.small && g.C % 8 == 0;
     int64_t Cp = flip ? (g.C + 7) / 8 * 8 : g.C; /* the flipped kernel's output channels */
     int64_t cols = g.small && !direct_data && !flip ? M * g.K : col_floats(&g);
-    int64_t dcols = gemm_flip ? col_floats(&gf) : cols;
+    int64_t dcols = gf.wino ? plan.floats : gemm_flip ? col_floats(&gf) : cols;
     int64_t wt_n = flip || gemm_flip ? (int64_t)a->kh * a->kw * Cp * a->cout
                    : direct_data     ? (int64_t)a->kh * a->kw * g.C * a->cout
                                      : 0;
@@ -560,7 +588,9 @@ static cvis_status conv_backward(cvis__op_args *args)
     }
     if (dx && gemm_flip) {
         flip_kernel(a, g.C, g.C, w, wt);
-        for (int64_t b = 0; b < g.B; b += gf.nb) {
+        if (gf.wino)
+            cvis__winograd_forward(&fg, &plan, dconv, wt, dx, 1, dcol);
+        for (int64_t b = 0; b < g.B && !gf.wino; b += gf.nb) {
             int64_t nimg = g.B - b < gf.nb ? g.B - b : gf.nb;
             im2col_par(a, &gf, dconv + b * M * a->cout, nimg, 0, dcol);
             cvis__sgemm(CblasNoTrans, CblasNoTrans, (int)(nimg * g.H * g.W), (int)g.C, (int)gf.K,

@@ -2,10 +2,13 @@
  * reference, backward against central finite differences. */
 #include "check.h"
 #include "core/conv_direct.h"
+#include "core/conv_winograd.h"
 #include "core/ops.h"
 #include "gradcheck.h"
 
 static cvis__rng rng;
+/* which convolution path a failing case took, for its message */
+static const char *conv_path = "";
 
 static cvis_tensor *rand4(int64_t a, int64_t b, int64_t c, int64_t d, double lo, double hi)
 {
@@ -79,14 +82,14 @@ static void test_conv_case(const char *label, cvis__conv_attr a, int64_t B, int6
                         worst = d > worst ? d : worst;
                     }
         if (worst > 1e-5)
-            fprintf(stderr, "conv %s: forward differs by %g\n", label, worst);
+            fprintf(stderr, "conv %s%s: forward differs by %g\n", label, conv_path, worst);
         CHECK(worst <= 1e-5);
     }
     cvis__tape_free(t);
     if (a.act == CVIS_ACT_LINEAR) {
         double rel = opcase_gradcheck(&c, 1e-2, !a.has_bn, 300);
         if (rel > 1e-3)
-            fprintf(stderr, "conv %s: gradient relative error %g\n", label, rel);
+            fprintf(stderr, "conv %s%s: gradient relative error %g\n", label, conv_path, rel);
         CHECK(rel < 1e-3);
     }
     free_case(&c);
@@ -162,8 +165,8 @@ static void test_conv_shared_product(void)
         worst_dw = d > worst_dw ? d : worst_dw;
     }
     if (worst_y > 1e-4 || worst_dx > 1e-4 || worst_dw > 1e-4)
-        fprintf(stderr, "conv shared product: forward %g, dx %g, dw %g\n", worst_y, worst_dx,
-                worst_dw);
+        fprintf(stderr, "conv shared product%s: forward %g, dx %g, dw %g\n", conv_path, worst_y,
+                worst_dx, worst_dw);
     CHECK(worst_y <= 1e-4);
     CHECK(worst_dx <= 1e-4);
     CHECK(worst_dw <= 1e-4);
@@ -191,6 +194,58 @@ static void test_conv_direct_cases(void)
     test_conv_case("direct relu", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0, 0,
                                                     8, 1, 0, 0, CVIS_ACT_RELU, 0},
                    2, 8, 12, 8, 6, 10, 0, 0);
+}
+
+static void test_conv_general_cases(void)
+{
+    /* kh,kw,sh,sw,dh,dw,groups,mode,pt,pl,pb,pr,cout,bias,bn,eps,act,alpha */
+    test_conv_case("valid 3x3", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0, 0,
+                                                  4, 1, 0, 0, CVIS_ACT_LINEAR, 0},
+                   2, 7, 6, 3, 5, 4, 0, 0);
+    test_conv_case("same stride 2", (cvis__conv_attr){3, 3, 2, 2, 1, 1, 1, CVIS__PAD_SAME_UPPER, 0,
+                                                      0, 0, 0, 5, 1, 0, 0, CVIS_ACT_LINEAR, 0},
+                   2, 8, 7, 3, 4, 4, 0, 1);
+    test_conv_case("explicit pads", (cvis__conv_attr){3, 2, 1, 2, 1, 1, 1, CVIS__PAD_EXPLICIT, 1, 2,
+                                                      0, 1, 3, 1, 0, 0, CVIS_ACT_LINEAR, 0},
+                   1, 5, 6, 2, 4, 4, 1, 2);
+    test_conv_case("dilation 2", (cvis__conv_attr){3, 3, 1, 1, 2, 2, 1, CVIS__PAD_VALID, 0, 0, 0, 0,
+                                                   3, 0, 0, 0, CVIS_ACT_LINEAR, 0},
+                   1, 9, 8, 2, 5, 4, 0, 0);
+    test_conv_case("groups 2", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 2, CVIS__PAD_SAME_UPPER, 0, 0, 0,
+                                                 0, 6, 1, 0, 0, CVIS_ACT_LINEAR, 0},
+                   2, 5, 5, 4, 5, 5, 1, 1);
+    test_conv_case("depthwise", (cvis__conv_attr){3, 3, 2, 2, 1, 1, 4, CVIS__PAD_SAME_UPPER, 0, 0, 0,
+                                                  0, 8, 1, 0, 0, CVIS_ACT_LINEAR, 0},
+                   1, 6, 6, 4, 3, 3, 0, 0);
+    test_conv_case("1x1 direct", (cvis__conv_attr){1, 1, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0, 0,
+                                                   5, 1, 0, 0, CVIS_ACT_LINEAR, 0},
+                   3, 4, 3, 6, 4, 3, 0, 0);
+    test_conv_case("1x1 stride 2", (cvis__conv_attr){1, 1, 2, 2, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0,
+                                                     0, 5, 1, 0, 0, CVIS_ACT_LINEAR, 0},
+                   1, 5, 4, 3, 3, 2, 0, 0);
+    test_conv_case("same lower", (cvis__conv_attr){2, 2, 1, 1, 1, 1, 1, CVIS__PAD_SAME_LOWER, 0, 0,
+                                                   0, 0, 2, 1, 0, 0, CVIS_ACT_LINEAR, 0},
+                   1, 4, 4, 2, 4, 4, 1, 1);
+    test_conv_case("batch norm", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER, 0, 0,
+                                                   0, 0, 4, 1, 1, 1e-5f, CVIS_ACT_LINEAR, 0},
+                   2, 5, 5, 3, 5, 5, 1, 1);
+    test_conv_case("relu", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0, 0, 4, 1,
+                                             0, 0, CVIS_ACT_RELU, 0},
+                   2, 6, 6, 3, 4, 4, 0, 0);
+    /* Winograd's edges: odd output sizes (tiles cut by the edge), pads
+     * of 0 and 2 (the flipped kernel's pads 2 and 0), one image row of
+     * tiles, wide channels */
+    test_conv_case("3x3 pads 2,0,1,2 odd", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_EXPLICIT,
+                                                            2, 0, 1, 2, 6, 1, 0, 0,
+                                                            CVIS_ACT_LINEAR, 0},
+                   2, 7, 5, 5, 8, 5, 2, 0);
+    test_conv_case("3x3 one row", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0,
+                                                    0, 3, 0, 0, 0, CVIS_ACT_LINEAR, 0},
+                   1, 3, 9, 2, 1, 7, 0, 0);
+    test_conv_case("3x3 bn relu wide", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER,
+                                                         0, 0, 0, 0, 40, 1, 1, 1e-5f,
+                                                         CVIS_ACT_RELU, 0},
+                   2, 6, 5, 36, 6, 5, 1, 1);
 }
 
 static void test_conv(void)
@@ -226,40 +281,17 @@ static void test_conv(void)
         cvis__tape_free(t);
         free_case(&c);
     }
-    /* kh,kw,sh,sw,dh,dw,groups,mode,pt,pl,pb,pr,cout,bias,bn,eps,act,alpha */
-    test_conv_case("valid 3x3", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0, 0,
-                                                  4, 1, 0, 0, CVIS_ACT_LINEAR, 0},
-                   2, 7, 6, 3, 5, 4, 0, 0);
-    test_conv_case("same stride 2", (cvis__conv_attr){3, 3, 2, 2, 1, 1, 1, CVIS__PAD_SAME_UPPER, 0,
-                                                      0, 0, 0, 5, 1, 0, 0, CVIS_ACT_LINEAR, 0},
-                   2, 8, 7, 3, 4, 4, 0, 1);
-    test_conv_case("explicit pads", (cvis__conv_attr){3, 2, 1, 2, 1, 1, 1, CVIS__PAD_EXPLICIT, 1, 2,
-                                                      0, 1, 3, 1, 0, 0, CVIS_ACT_LINEAR, 0},
-                   1, 5, 6, 2, 4, 4, 1, 2);
-    test_conv_case("dilation 2", (cvis__conv_attr){3, 3, 1, 1, 2, 2, 1, CVIS__PAD_VALID, 0, 0, 0, 0,
-                                                   3, 0, 0, 0, CVIS_ACT_LINEAR, 0},
-                   1, 9, 8, 2, 5, 4, 0, 0);
-    test_conv_case("groups 2", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 2, CVIS__PAD_SAME_UPPER, 0, 0, 0,
-                                                 0, 6, 1, 0, 0, CVIS_ACT_LINEAR, 0},
-                   2, 5, 5, 4, 5, 5, 1, 1);
-    test_conv_case("depthwise", (cvis__conv_attr){3, 3, 2, 2, 1, 1, 4, CVIS__PAD_SAME_UPPER, 0, 0, 0,
-                                                  0, 8, 1, 0, 0, CVIS_ACT_LINEAR, 0},
-                   1, 6, 6, 4, 3, 3, 0, 0);
-    test_conv_case("1x1 direct", (cvis__conv_attr){1, 1, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0, 0,
-                                                   5, 1, 0, 0, CVIS_ACT_LINEAR, 0},
-                   3, 4, 3, 6, 4, 3, 0, 0);
-    test_conv_case("1x1 stride 2", (cvis__conv_attr){1, 1, 2, 2, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0,
-                                                     0, 5, 1, 0, 0, CVIS_ACT_LINEAR, 0},
-                   1, 5, 4, 3, 3, 2, 0, 0);
-    test_conv_case("same lower", (cvis__conv_attr){2, 2, 1, 1, 1, 1, 1, CVIS__PAD_SAME_LOWER, 0, 0,
-                                                   0, 0, 2, 1, 0, 0, CVIS_ACT_LINEAR, 0},
-                   1, 4, 4, 2, 4, 4, 1, 1);
-    test_conv_case("batch norm", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER, 0, 0,
-                                                   0, 0, 4, 1, 1, 1e-5f, CVIS_ACT_LINEAR, 0},
-                   2, 5, 5, 3, 5, 5, 1, 1);
-    test_conv_case("relu", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0, 0, 4, 1,
-                                             0, 0, CVIS_ACT_RELU, 0},
-                   2, 6, 6, 3, 4, 4, 0, 0);
+    /* every case through im2col + GEMM, then with each 3x3 stride-1
+     * convolution of one group through Winograd (forward, and the data
+     * gradient as a convolution of dy with the flipped kernel) */
+    conv_path = " (im2col)";
+    cvis__winograd_mode(CVIS__WINO_NEVER);
+    test_conv_general_cases();
+    conv_path = " (Winograd)";
+    cvis__winograd_mode(CVIS__WINO_ALWAYS);
+    test_conv_general_cases();
+    conv_path = "";
+    cvis__winograd_mode(CVIS__WINO_WHERE_IT_PAYS);
     /* few output channels: the direct kernels (all of forward, weights,
      * data), on every instruction set this CPU has */
     for (int isa = CVIS__ISA_AVX512; isa >= CVIS__ISA_GENERIC; isa--) {
@@ -675,7 +707,15 @@ static void test_concat_pad(void)
 TEST_MAIN({
     cvis__rng_seed(&rng, 42);
     test_conv();
+    /* the shared product's shapes take Winograd where it pays, forward in
+     * three chunks of tiles */
+    conv_path = " (im2col)";
+    cvis__winograd_mode(CVIS__WINO_NEVER);
     test_conv_shared_product();
+    conv_path = " (Winograd)";
+    cvis__winograd_mode(CVIS__WINO_WHERE_IT_PAYS);
+    test_conv_shared_product();
+    conv_path = "";
     test_dense();
     test_activations();
     test_guided_relu();

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "core/conv_winograd.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
 #include "core/ops.h"
@@ -191,7 +192,8 @@ static void test_threaded_gemm(void)
 }
 
 /* A small residual network's ops on the tape -- a convolution on the GEMM
- * path, max and average pooling, a residual addition, a softmax --
+ * path or through Winograd (in chunks of tiles, one chunk per thread with
+ * two), max and average pooling, a residual addition, a softmax --
  * forward and backward on one thread, then on two: the same bits.  Each
  * op's element-wise work is large enough to be split between threads. */
 static void run_net(const cvis_tensor *x, const cvis_tensor *k, const cvis_tensor *bias,
@@ -242,16 +244,20 @@ static void test_ops_do_not_depend_on_threads(void)
     size_t no = (size_t)seed->size, nx = (size_t)x->size;
     float *out1 = malloc(no * sizeof(float)), *out2 = malloc(no * sizeof(float));
     float *dx1 = malloc(nx * sizeof(float)), *dx2 = malloc(nx * sizeof(float));
-    CHECK_OK(cvis_set_num_threads(1));
-    run_net(x, k, bias, seed->data, out1, dx1);
-    CHECK_OK(cvis_set_num_threads(2));
-    run_net(x, k, bias, seed->data, out2, dx2);
-    CHECK(memcmp(out1, out2, no * sizeof(float)) == 0);
-    CHECK(memcmp(dx1, dx2, nx * sizeof(float)) == 0);
-    double sum = 0;
-    for (size_t i = 0; i < nx; i++)
-        sum += fabs(dx1[i]);
-    CHECK(sum > 0); /* a gradient reached the input */
+    for (int mode = CVIS__WINO_NEVER; mode <= CVIS__WINO_WHERE_IT_PAYS; mode++) {
+        cvis__winograd_mode(mode);
+        CHECK_OK(cvis_set_num_threads(1));
+        run_net(x, k, bias, seed->data, out1, dx1);
+        CHECK_OK(cvis_set_num_threads(2));
+        run_net(x, k, bias, seed->data, out2, dx2);
+        CHECK(memcmp(out1, out2, no * sizeof(float)) == 0);
+        CHECK(memcmp(dx1, dx2, nx * sizeof(float)) == 0);
+        double sum = 0;
+        for (size_t i = 0; i < nx; i++)
+            sum += fabs(dx1[i]);
+        CHECK(sum > 0); /* a gradient reached the input */
+    }
+    cvis__winograd_mode(CVIS__WINO_WHERE_IT_PAYS);
     free(out1), free(out2), free(dx1), free(dx2);
     cvis_tensor_free(x), cvis_tensor_free(k), cvis_tensor_free(bias), cvis_tensor_free(seed);
 }
