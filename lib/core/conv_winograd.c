@@ -68,6 +68,23 @@ int cvis__winograd_pays(int64_t tiles, int64_t C, int64_t cout)
     return tiles >= MIN_TILES && C >= MIN_CHANNELS && cout >= MIN_CHANNELS;
 }
 
+/* The transforms are additions over channels: wider vectors where the CPU
+ * has them (x86-64; elsewhere the compiler's baseline). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WIDE
+#endif
+/* The loops write V, U or y while reading through other pointers that
+ * never overlap them. */
+#if defined(__clang__)
+#define NO_ALIAS _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define NO_ALIAS _Pragma("GCC ivdep")
+#else
+#define NO_ALIAS
+#endif
+
 typedef struct {
     const cvis__conv_geom *g;
     int64_t th, tw;  /* tiles down and across an image */
@@ -103,7 +120,7 @@ cvis__wino_plan cvis__winograd_plan(const cvis__conv_geom *g, int64_t images)
 }
 
 /* U[xi] = (G w G^T)[xi] for input channels [c0, c1), as (C x cout). */
-static void kernel_range(void *ctx, int64_t c0, int64_t c1)
+WIDE static void kernel_range(void *ctx, int64_t c0, int64_t c1)
 {
     const wino_job *j = ctx;
     int64_t C = j->g->C, K = j->g->cout;
@@ -113,7 +130,7 @@ static void kernel_range(void *ctx, int64_t c0, int64_t c1)
             w[t] = j->w + (t * C + c) * K;
         float *u = j->U + c * K;
         int64_t s = C * K; /* between positions xi */
-#pragma GCC ivdep
+        NO_ALIAS
         for (int64_t o = 0; o < K; o++) {
             /* G along the kernel's rows, then along its columns */
             float a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32;
@@ -139,7 +156,7 @@ static void tile_at(const wino_job *j, int64_t t, int64_t *b, int64_t *ty, int64
 
 /* V[xi] rows [l0, l1) of the chunk: B^T d B for each tile d (4x4 pixels,
  * zeros outside the input). */
-static void input_range(void *ctx, int64_t l0, int64_t l1)
+WIDE static void input_range(void *ctx, int64_t l0, int64_t l1)
 {
     const wino_job *j = ctx;
     const cvis__conv_geom *g = j->g;
@@ -156,7 +173,7 @@ static void input_range(void *ctx, int64_t l0, int64_t l1)
                                    : j->zero;
             }
         float *v = j->V + l * C;
-#pragma GCC ivdep
+        NO_ALIAS
         for (int64_t c = 0; c < C; c++) {
             /* B^T down each column of the tile, then along each row */
             float e00, e10, e20, e30, e01, e11, e21, e31, e02, e12, e22, e32, e03, e13, e23, e33;
@@ -186,7 +203,7 @@ static void product_range(void *ctx, int64_t p0, int64_t p1)
 /* Outputs of the chunk's tiles [l0, l1): A^T m A, through a local block of
  * channels so that a tile cut by the output's edge writes only its
  * inside. */
-static void output_range(void *ctx, int64_t l0, int64_t l1)
+WIDE static void output_range(void *ctx, int64_t l0, int64_t l1)
 {
     const wino_job *j = ctx;
     const cvis__conv_geom *g = j->g;
