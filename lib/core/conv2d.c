@@ -1,9 +1,10 @@
 /* 2-D convolution in NHWC: im2col + SGEMM (1x1 stride-1 convolutions use
  * the input directly), with the bias, an optional inference batch norm and
  * the activation fused into the output.  Backward-data is GEMM + col2im,
- * or with stride 1 im2col of dy + GEMM with the flipped kernel;
+ * or with stride 1 a forward convolution of dy with the flipped kernel;
  * backward-weights is im2col + GEMM.  Few output channels take the direct
- * kernels of conv_direct.h instead. */
+ * kernels of conv_direct.h instead, and 3x3 stride-1 layers with enough
+ * work Winograd's (conv_winograd.h), forward and flipped. */
 #include <math.h>
 #include <string.h>
 

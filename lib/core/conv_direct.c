@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "isa.h"
+
 typedef float v8f __attribute__((vector_size(32)));
 
 /* v8f values only live inside these static functions, so the ABI note
@@ -51,32 +53,15 @@ void cvis__conv_direct_interior(const cvis__conv_geom *g, int64_t *lo, int64_t *
 #undef TARGET
 #endif
 
-/* The instruction sets in use: the CPU's, lowered by
- * cvis__conv_direct_limit (tests run every kernel that way). */
-static int isa_limit = CVIS__ISA_AVX512;
-
-void cvis__conv_direct_limit(int isa)
-{
-    isa_limit = isa;
-}
-
+#ifdef HAVE_AVX2_KERNELS
 static int use_avx2(void)
 {
-#ifdef HAVE_AVX2_KERNELS
-    /* __builtin_cpu_supports is thread-safe after the first call's init */
-    __builtin_cpu_init();
-    return isa_limit >= CVIS__ISA_AVX2 && __builtin_cpu_supports("avx2") &&
-           __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
+    return cvis__isa() >= CVIS__ISA_AVX2;
 }
 
-#ifdef HAVE_AVX2_KERNELS
 static int use_avx512(void)
 {
-    __builtin_cpu_init();
-    return isa_limit >= CVIS__ISA_AVX512 && __builtin_cpu_supports("avx512f");
+    return cvis__isa() >= CVIS__ISA_AVX512;
 }
 #endif
 

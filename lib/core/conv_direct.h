@@ -8,7 +8,7 @@
  * Backward-data also needs c_in a multiple of 8.  Each kernel exists for
  * the baseline instruction set and AVX2+FMA (conv_direct_impl.h), the
  * forward also for AVX-512F (conv_direct_avx512.c); each call picks the
- * best the CPU has. */
+ * best that isa.h allows. */
 #ifndef CVIS_CORE_CONV_DIRECT_H
 #define CVIS_CORE_CONV_DIRECT_H
 
@@ -40,11 +40,5 @@ void cvis__conv_direct_interior(const cvis__conv_geom *g, int64_t *lo, int64_t *
  * interleaved copy. */
 int cvis__conv_direct_forward_avx512(const cvis__conv_geom *g, const float *x, const float *w,
                                      float *y, int64_t oy_begin, int64_t oy_end, int accumulate);
-
-/* The most capable kernels the direct convolution may use; the CPU's own
- * support still decides.  For tests: every level gives the same results
- * up to rounding. */
-enum { CVIS__ISA_GENERIC = 0, CVIS__ISA_AVX2 = 1, CVIS__ISA_AVX512 = 2 };
-void cvis__conv_direct_limit(int isa);
 
 #endif

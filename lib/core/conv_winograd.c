@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gemm.h"
+#include "isa.h"
 #include "parallel.h"
 
 /* A thread transforms a chunk of tiles, multiplies and transforms back
@@ -68,13 +69,11 @@ int cvis__winograd_pays(int64_t tiles, int64_t C, int64_t cout)
     return tiles >= MIN_TILES && C >= MIN_CHANNELS && cout >= MIN_CHANNELS;
 }
 
-/* The transforms are additions over channels: wider vectors where the CPU
- * has them (x86-64; elsewhere the compiler's baseline). */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define WIDE
-#endif
+/* The transforms' bodies, inlined below into one function per
+ * instruction set (isa.h): additions over channels, in wider vectors where
+ * the CPU has them, the same arithmetic on every level. */
+#define BODY static inline __attribute__((always_inline))
+
 /* The loops write V, U or y while reading through other pointers that
  * never overlap them. */
 #if defined(__clang__)
@@ -94,6 +93,7 @@ typedef struct {
     float *y, *U, *V, *M;
     int accumulate;
     const cvis__wino_plan *plan;
+    const struct transforms *tf;
 } wino_job;
 
 static int64_t tile_count(const cvis__conv_geom *g, int64_t images)
@@ -120,9 +120,8 @@ cvis__wino_plan cvis__winograd_plan(const cvis__conv_geom *g, int64_t images)
 }
 
 /* U[xi] = (G w G^T)[xi] for input channels [c0, c1), as (C x cout). */
-WIDE static void kernel_range(void *ctx, int64_t c0, int64_t c1)
+BODY void kernel_body(const wino_job *j, int64_t c0, int64_t c1)
 {
-    const wino_job *j = ctx;
     int64_t C = j->g->C, K = j->g->cout;
     for (int64_t c = c0; c < c1; c++) {
         const float *w[9];
@@ -156,9 +155,8 @@ static void tile_at(const wino_job *j, int64_t t, int64_t *b, int64_t *ty, int64
 
 /* V[xi] rows [l0, l1) of the chunk: B^T d B for each tile d (4x4 pixels,
  * zeros outside the input). */
-WIDE static void input_range(void *ctx, int64_t l0, int64_t l1)
+BODY void input_body(const wino_job *j, int64_t l0, int64_t l1)
 {
-    const wino_job *j = ctx;
     const cvis__conv_geom *g = j->g;
     int64_t C = g->C, s = j->tc * C;
     for (int64_t l = l0; l < l1; l++) {
@@ -189,10 +187,9 @@ WIDE static void input_range(void *ctx, int64_t l0, int64_t l1)
     }
 }
 
-/* M[xi] = V[xi] U[xi] for positions [p0, p1): whole products per thread. */
-static void product_range(void *ctx, int64_t p0, int64_t p1)
+/* M[xi] = V[xi] U[xi] for positions [p0, p1), on this thread. */
+static void product_range(const wino_job *j, int64_t p0, int64_t p1)
 {
-    const wino_job *j = ctx;
     int64_t C = j->g->C, K = j->g->cout;
     for (int64_t p = p0; p < p1; p++)
         cvis__sgemm(CblasNoTrans, CblasNoTrans, (int)j->n, (int)K, (int)C, 1.0f,
@@ -203,9 +200,8 @@ static void product_range(void *ctx, int64_t p0, int64_t p1)
 /* Outputs of the chunk's tiles [l0, l1): A^T m A, through a local block of
  * channels so that a tile cut by the output's edge writes only its
  * inside. */
-WIDE static void output_range(void *ctx, int64_t l0, int64_t l1)
+BODY void output_body(const wino_job *j, int64_t l0, int64_t l1)
 {
-    const wino_job *j = ctx;
     const cvis__conv_geom *g = j->g;
     int64_t K = g->cout, s = j->tc * K;
     float out[4][OUT_BLOCK];
@@ -243,6 +239,51 @@ WIDE static void output_range(void *ctx, int64_t l0, int64_t l1)
     }
 }
 
+typedef void (*transform_fn)(const wino_job *j, int64_t begin, int64_t end);
+struct transforms {
+    transform_fn kernel, input, output;
+};
+
+#define TRANSFORMS(SUFFIX, TARGET)                                                  \
+    TARGET static void kernel##SUFFIX(const wino_job *j, int64_t c0, int64_t c1)    \
+    {                                                                               \
+        kernel_body(j, c0, c1);                                                     \
+    }                                                                               \
+    TARGET static void input##SUFFIX(const wino_job *j, int64_t l0, int64_t l1)     \
+    {                                                                               \
+        input_body(j, l0, l1);                                                      \
+    }                                                                               \
+    TARGET static void output##SUFFIX(const wino_job *j, int64_t l0, int64_t l1)    \
+    {                                                                               \
+        output_body(j, l0, l1);                                                     \
+    }                                                                               \
+    static const struct transforms transforms##SUFFIX = {kernel##SUFFIX, input##SUFFIX, \
+                                                         output##SUFFIX};
+
+TRANSFORMS(_generic, )
+#if defined(__x86_64__) && defined(__GNUC__)
+TRANSFORMS(_avx2, __attribute__((target("avx2"))))
+TRANSFORMS(_avx512, __attribute__((target("avx512f"))))
+#endif
+
+static const struct transforms *pick_transforms(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    int isa = cvis__isa();
+    if (isa >= CVIS__ISA_AVX512)
+        return &transforms_avx512;
+    if (isa >= CVIS__ISA_AVX2)
+        return &transforms_avx2;
+#endif
+    return &transforms_generic;
+}
+
+static void kernel_range(void *ctx, int64_t c0, int64_t c1)
+{
+    const wino_job *j = ctx;
+    j->tf->kernel(j, c0, c1);
+}
+
 /* Chunks [k0, k1) on this thread, through its own V and M. */
 static void chunk_range(void *ctx, int64_t k0, int64_t k1)
 {
@@ -253,9 +294,9 @@ static void chunk_range(void *ctx, int64_t k0, int64_t k1)
     for (int64_t k = k0; k < k1; k++) {
         j.t0 = k * j.tc;
         j.n = j.plan->tiles - j.t0 < j.tc ? j.plan->tiles - j.t0 : j.tc;
-        input_range(&j, 0, j.n);
+        j.tf->input(&j, 0, j.n);
         product_range(&j, 0, 16);
-        output_range(&j, 0, j.n);
+        j.tf->output(&j, 0, j.n);
     }
 }
 
@@ -263,7 +304,7 @@ void cvis__winograd_forward(const cvis__conv_geom *g, const cvis__wino_plan *pla
                             const float *w, float *y, int accumulate, float *scratch)
 {
     wino_job j = {g, (g->Ho + 1) / 2, (g->Wo + 1) / 2, 0, plan->tc, 0, x, w, NULL, y, NULL, NULL,
-                  NULL, accumulate, plan};
+                  NULL, accumulate, plan, pick_transforms()};
     j.U = scratch;
     j.V = j.U + 16 * g->C * g->cout;
     float *zero = j.V + plan->ways * 16 * plan->tc * (g->C + g->cout);

@@ -3,6 +3,7 @@
 #include "check.h"
 #include "core/conv_direct.h"
 #include "core/conv_winograd.h"
+#include "core/isa.h"
 #include "core/ops.h"
 #include "gradcheck.h"
 
@@ -287,18 +288,24 @@ static void test_conv(void)
     conv_path = " (im2col)";
     cvis__winograd_mode(CVIS__WINO_NEVER);
     test_conv_general_cases();
-    conv_path = " (Winograd)";
     cvis__winograd_mode(CVIS__WINO_ALWAYS);
-    test_conv_general_cases();
+    static const char *const wino_paths[] = {" (Winograd, generic)", " (Winograd, AVX2)",
+                                             " (Winograd, AVX-512)"};
+    for (int isa = CVIS__ISA_AVX512; isa >= CVIS__ISA_GENERIC; isa--) {
+        conv_path = wino_paths[isa];
+        cvis__isa_limit(isa);
+        test_conv_general_cases();
+    }
+    cvis__isa_limit(CVIS__ISA_AVX512);
     conv_path = "";
     cvis__winograd_mode(CVIS__WINO_WHERE_IT_PAYS);
     /* few output channels: the direct kernels (all of forward, weights,
      * data), on every instruction set this CPU has */
     for (int isa = CVIS__ISA_AVX512; isa >= CVIS__ISA_GENERIC; isa--) {
-        cvis__conv_direct_limit(isa);
+        cvis__isa_limit(isa);
         test_conv_direct_cases();
     }
-    cvis__conv_direct_limit(CVIS__ISA_AVX512);
+    cvis__isa_limit(CVIS__ISA_AVX512);
     /* a window larger than the input is an error, not a crash */
     {
         cvis__conv_attr a = {5, 5, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0};
