@@ -150,13 +150,14 @@ static void test_threaded_gemm(void)
     CHECK_OK(cvis_set_num_threads(2));
     CHECK(openblas_get_num_threads() == 1); /* the pool does the threading */
     /* M = 1 and N = 1 go through sgemv, threaded or not; a few rows with
-     * a large B (K x N >= 2^20, N a multiple of 128) through
-     * cvis__sgemm_few_rows where the CPU has AVX-512, on one thread (two
-     * cut N into blocks of 32 columns) */
-    static const int shapes[][3] = {{301, 40, 190}, {9, 333, 700},  {1, 130, 20000},
+     * a large B (K x N >= 2^20, N a multiple of 128; one row only with
+     * N = 128) through cvis__sgemm_few_rows where the CPU has AVX-512, on
+     * one thread (two cut N into blocks of 32 columns) */
+    static const int shapes[][3] = {{301, 40, 190}, {9, 333, 700},   {1, 130, 20000},
                                     {1, 7, 50},     {2000, 1, 1500}, {5, 1, 9},
-                                    {8, 128, 8192}, {3, 256, 4100}};
-    for (int s = 0; s < 8; s++)
+                                    {8, 128, 8192}, {3, 256, 4100},  {1, 128, 9000},
+                                    {1, 256, 8192}};
+    for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (int t = 0; t < 8; t++) {
             CHECK_OK(cvis_set_num_threads(s >= 6 ? 1 : 2));
             int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
