@@ -222,8 +222,6 @@ static cvis_status actmax_run(cvis__explain_ctx *c, const cvis_tensor *x, int n_
     cvis__rng rng;
     cvis__rng_seed(&rng, o->seed ^ 0x5A17A5E5ULL);
     st = cvis__explain_pass(c, &c->pass, 1, -1);
-    if (st == CVIS_OK) /* only the input's gradient is read */
-        cvis__pass_set_input_grads_only(c->pass, 1);
     cvis_tensor vt;
     cvis__tensor_view(&vt, v, 4, x->shape);
     for (int step = 0; st == CVIS_OK && step < o->steps; step++) {

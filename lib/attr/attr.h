@@ -134,7 +134,9 @@ cvis_status cvis__explain_progress(cvis__explain_ctx *c, int64_t done, int64_t t
 cvis_status cvis__info_row(cvis__explain_ctx *c, cvis_info key, int64_t B, double **row);
 /* Forgets every figure (at the start of a run, and after a failed one). */
 void cvis__info_clear(cvis__explain_ctx *c);
-/* A pass over the target model with the call's logits option. */
+/* A pass over the target model with the call's logits option; with the
+ * input's gradient and no gradient layer, layers' gradients are given back
+ * during backward (cvis__pass_set_input_grads_only). */
 cvis_status cvis__explain_pass(cvis__explain_ctx *c, cvis_pass **slot, int input_grad,
                                int grad_layer);
 

@@ -62,6 +62,9 @@ cvis_status cvis__explain_pass(cvis__explain_ctx *c, cvis_pass **slot, int input
     CVIS_TRY(cvis__pass_set(*slot, CVIS_PASS_LOGITS, c->o.logits));
     CVIS_TRY(cvis__pass_set(*slot, CVIS_PASS_INPUT_GRAD, input_grad));
     CVIS_TRY(cvis__pass_set(*slot, CVIS_PASS_GRAD_LAYER, grad_layer));
+    /* a method that reads only the input's gradient lets every layer's
+     * gradient go back as soon as backward has used it */
+    cvis__pass_set_input_grads_only(*slot, input_grad && grad_layer < 0);
     return CVIS_OK;
 }
 

@@ -20,9 +20,6 @@ static cvis_status saliency_attribute(cvis__explain_ctx *c, const cvis_tensor *x
     if (S > 0 && !(c->o.smooth_noise >= 0))
         return cvis__fail(CVIS_E_INVALID_ARG, "smooth noise must not be negative");
     CVIS_TRY(cvis__explain_pass(c, &c->pass, 1, -1));
-    /* only the input's gradient is read: layers' gradients go back as
-     * backward uses them */
-    cvis__pass_set_input_grads_only(c->pass, 1);
     if (S == 0) {
         CVIS_TRY(cvis__explain_backward(c, c->pass, x, n_scores, scores, NULL));
         const float *g = cvis__pass_input_grad(c->pass)->data;

@@ -6,9 +6,12 @@
  * freed layers' outputs are no longer readable and backward is refused.
  * And backward that keeps the input's gradient only (saliency and
  * SmoothGrad): the same input gradient, bit for bit, with fewer gradient
- * buffers, none new on the next call, and no layer gradients. */
+ * buffers, none new on the next call, and no layer gradients; every
+ * method that reads only the input's gradient runs that way, and the CAM
+ * methods keep their layer's gradient. */
 #include <string.h>
 
+#include "attr/attr.h"
 #include "check.h"
 #include "core/alloc.h"
 #include "model/pass.h"
@@ -173,7 +176,62 @@ static void test_input_grads_only(void)
     cvis_model_free(m);
 }
 
+/* The pass an explainer ran its method on: an explainer begins with its
+ * context (lib/attr/explainer.c). */
+static cvis_pass *explainer_pass(cvis_explainer *e, int aux)
+{
+    const cvis__explain_ctx *c = (const cvis__explain_ctx *)e;
+    return aux ? c->aux : c->pass;
+}
+
+static void test_methods_give_gradients_back(void)
+{
+    cvis_model *m = residual_model();
+    cvis_tensor *x = input(2);
+    int idx[2] = {1, 3}, c2;
+    cvis_score *score = NULL;
+    CHECK_OK(cvis_score_categorical(2, idx, &score));
+    CHECK_OK(cvis_model_find_layer(m, "c2", &c2));
+    const cvis_score *scores[1] = {score};
+    static const struct {
+        cvis_method method;
+        int aux;         /* the input-gradient pass is the second one */
+        int keeps_layer; /* backward stops at a CAM layer: its gradient stays */
+    } cases[] = {{CVIS_METHOD_SALIENCY, 0, 0},        {CVIS_METHOD_SMOOTHGRAD, 0, 0},
+                 {CVIS_METHOD_INPUT_X_GRADIENT, 0, 0}, {CVIS_METHOD_GUIDED_BACKPROP, 0, 0},
+                 {CVIS_METHOD_DECONVNET, 0, 0},        {CVIS_METHOD_GUIDED_GRADCAM, 1, 0},
+                 {CVIS_METHOD_GRADCAM, 0, 1}};
+    /* (Integrated Gradients takes the same pass, but ends its run with
+     * forward passes for s(X) and s(X0): no gradient is left to look at.) */
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        cvis_explainer *e = NULL;
+        CHECK_OK(cvis_explainer_new(m, cases[k].method, &e));
+        if (cases[k].method == CVIS_METHOD_SMOOTHGRAD)
+            CHECK_OK(cvis_explainer_set_int(e, CVIS_OPT_SMOOTH_SAMPLES, 2));
+        if (cases[k].method == CVIS_METHOD_GRADCAM || cases[k].method == CVIS_METHOD_GUIDED_GRADCAM)
+            CHECK_OK(cvis_explainer_set_string(e, CVIS_OPT_LAYER_NAME, "c2"));
+        int ndim;
+        int64_t shape[4];
+        cvis_tensor *out = NULL;
+        CHECK_OK(cvis_explainer_output_shape(e, x, &ndim, shape));
+        CHECK_OK(cvis_tensor_create(ndim, shape, &out));
+        CHECK_OK(cvis_explainer_run(e, x, 1, scores, out));
+        cvis_pass *p = explainer_pass(e, cases[k].aux);
+        CHECK(p != NULL);
+        if (p && (cvis__pass_layer_grad(p, c2) != NULL) != cases[k].keeps_layer)
+            fprintf(stderr, "%s: layer c2's gradient %s\n", cvis_method_name(cases[k].method),
+                    cases[k].keeps_layer ? "was given back" : "was kept");
+        CHECK(p && (cvis__pass_layer_grad(p, c2) != NULL) == cases[k].keeps_layer);
+        cvis_tensor_free(out);
+        cvis_explainer_free(e);
+    }
+    cvis_score_free(score);
+    cvis_tensor_free(x);
+    cvis_model_free(m);
+}
+
 TEST_MAIN({
     test_lean_matches();
     test_input_grads_only();
+    test_methods_give_gradients_back();
 })
