@@ -184,7 +184,8 @@ def markdown(res):
     if e:
         lines.append("- resnet18 batch %d forward, 1 thread: %.1f GFLOP of convolutions at %.1f "
                      "GFLOP/s (torch %.1f), %.0f%% of this machine's sgemm (%.1f GFLOP/s); the "
-                     "time includes the other layers." % (
+                     "time includes the other layers, and the operations are counted as a "
+                     "direct convolution does them (Winograd layers do fewer)." % (
                          e["batch"], e["conv_gflop"], e["libcvis_gflops_whole_forward"],
                          e["torch_gflops_whole_forward"], 100 * e["fraction_of_sgemm"],
                          e["sgemm_gflops_1thread"]))
@@ -319,7 +320,8 @@ def main():
             "torch_gflops_whole_forward": flops / fwd1["torch"]["median"] / 1e9,
             "sgemm_gflops_1thread": sgemm[1], "fraction_of_sgemm": conv_gflops / sgemm[1]}
         print("\nresnet18 b%d forward, 1 thread: %.1f GFLOP of convolutions in %s = %.1f GFLOP/s "
-              "(%.0f%% of sgemm's %.1f; the time includes every other layer too)" % (
+              "(%.0f%% of sgemm's %.1f; the time includes every other layer too; operations "
+              "counted as a direct convolution does them, Winograd layers do fewer)" % (
                   eff_b, flops / 1e9, fmt_time(fwd1["libcvis"]["median"]), conv_gflops,
                   100 * conv_gflops / sgemm[1], sgemm[1]), flush=True)
 
