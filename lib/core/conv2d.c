@@ -109,7 +109,7 @@ static cvis_status conv_geom(const cvis__conv_attr *a, const cvis__shape *x, geo
     if (g->B * g->Ho * g->Wo > INT32_MAX || g->K > INT32_MAX || g->C > INT32_MAX)
         return cvis__fail(CVIS_E_LIMIT, "convolution too large for the BLAS interface");
     int64_t per_image = g->Ho * g->Wo * g->K;
-    g->nb = g->direct || g->small || g->wino || per_image >= COL_BATCH_FLOATS ? 1
+    g->nb = g->direct || g->small || per_image >= COL_BATCH_FLOATS ? 1
                                                                    : COL_BATCH_FLOATS / per_image;
     if (g->nb > g->B)
         g->nb = g->B > 0 ? g->B : 1;
@@ -318,9 +318,11 @@ static void epilogue(const cvis__conv_attr *a, int drop_act, float *y, int64_t r
     cvis__parallel_for(rows, 32768 / a->cout + 1, epilogue_range, &j);
 }
 
+/* The im2col path's columns (a Winograd layer's weight gradient takes
+ * that path too). */
 static int64_t col_floats(const geom *g)
 {
-    return g->direct || g->small || g->wino ? 0 : g->nb * g->Ho * g->Wo * g->K;
+    return g->direct || g->small ? 0 : g->nb * g->Ho * g->Wo * g->K;
 }
 
 static cvis__conv_geom direct_geom(const cvis__conv_attr *a, const geom *g)
@@ -503,8 +505,15 @@ static cvis_status conv_backward(cvis__op_args *args)
     }
     int direct_data = g.small && g.C % 8 == 0;
     int64_t Cp = flip ? (g.C + 7) / 8 * 8 : g.C; /* the flipped kernel's output channels */
-    int64_t cols = g.small && !direct_data && !flip ? M * g.K : col_floats(&g);
-    int64_t dcols = gf.wino ? plan.floats : gemm_flip ? col_floats(&gf) : cols;
+    /* columns of x for the weight gradient (im2col path), and the data
+     * gradient's scratch: columns for col2im, the flipped product's
+     * columns or Winograd's; each only when it is used */
+    int64_t cols = !g.small && dw ? col_floats(&g) : 0;
+    int64_t dcols = g.small ? (!direct_data && !flip ? M * g.K : 0)
+                    : gf.wino ? plan.floats
+                    : gemm_flip ? col_floats(&gf)
+                    : args->din[0] ? col_floats(&g)
+                                   : 0;
     int64_t wt_n = flip || gemm_flip ? (int64_t)a->kh * a->kw * Cp * a->cout
                    : direct_data     ? (int64_t)a->kh * a->kw * g.C * a->cout
                                      : 0;

@@ -243,6 +243,11 @@ static void test_conv_general_cases(void)
     test_conv_case("3x3 one row", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_VALID, 0, 0, 0,
                                                     0, 3, 0, 0, 0, CVIS_ACT_LINEAR, 0},
                    1, 3, 9, 2, 1, 7, 0, 0);
+    /* more input channels than dy's pixels: the data gradient takes GEMM +
+     * col2im, and the weight gradient im2col, beside a Winograd forward */
+    test_conv_case("3x3 few pixels", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER,
+                                                       0, 0, 0, 0, 3, 1, 0, 0, CVIS_ACT_LINEAR, 0},
+                   1, 4, 5, 8, 4, 5, 1, 1);
     test_conv_case("3x3 bn relu wide", (cvis__conv_attr){3, 3, 1, 1, 1, 1, 1, CVIS__PAD_SAME_UPPER,
                                                          0, 0, 0, 0, 40, 1, 1, 1e-5f,
                                                          CVIS_ACT_RELU, 0},
