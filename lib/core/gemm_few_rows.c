@@ -6,6 +6,7 @@
  * is read in place, a block of rows at a time that stays in cache while
  * every pair of rows of A passes over it.  Only for N a multiple of 128. */
 #include "gemm.h"
+#include "isa.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -78,8 +79,7 @@ __attribute__((target("avx512f"))) static void rows2(int two, int fetch, int64_t
 int cvis__sgemm_few_rows(int M, int N, int K, float alpha, const float *A, int lda,
                          const float *B, int ldb, float beta, float *C, int ldc)
 {
-    __builtin_cpu_init();
-    if (N % 128 || !__builtin_cpu_supports("avx512f"))
+    if (N % 128 || cvis__isa() < CVIS__ISA_AVX512)
         return 0;
     /* beta C first (beta = 0 overwrites C, NaN included); each block's
      * products are then added, so every value sums its blocks in the
